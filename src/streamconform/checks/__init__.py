@@ -1,0 +1,17 @@
+"""Checks: pure functions over transcripts, registered by rule id.
+
+Importing this package registers every built-in check.
+"""
+
+from streamconform.checks import delivery, http, ndjson, sse, text
+from streamconform.checks.registry import (
+    REGISTRY,
+    Check,
+    Finding,
+    Untestable,
+    check,
+    not_applicable,
+)
+
+__all__ = ["REGISTRY", "Check", "Finding", "Untestable", "check", "not_applicable"]
+_MODULES = (delivery, http, ndjson, sse, text)

@@ -1,0 +1,90 @@
+"""Framing checks that hold for every stream: valid UTF-8, real streaming, bounded size and time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.model.spec import Endpoint, Level
+from streamconform.transcript import End, Transcript
+
+# A burst is events that arrive within this many seconds of the last one.
+BURST_WINDOW = 0.05
+# Silence before a burst that cannot be network jitter or a slow first token.
+MIN_QUIET = 0.25
+# Share of all events that must sit in the final burst to call the response buffered.
+BURST_SHARE = 0.8
+
+_BOUND_BREACHES = {
+    End.IDLE_TIMEOUT: "the stream went silent past its idle bound",
+    End.MAX_DURATION: "the stream outlived its maximum duration",
+    End.SIZE_LIMIT: "the body outgrew the capture limit",
+    End.READ_ERROR: "the connection broke mid-stream",
+}
+
+
+@check(
+    id="encoding.utf8.valid",
+    suite="framing",
+    level=Level.MUST,
+    title="The body is valid UTF-8",
+    requirement="""A stream body is UTF-8, whatever charset the Content-Type names; clients
+        decode it as UTF-8 and show U+FFFD for invalid bytes.""",
+    reference="https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream",
+)
+def utf8_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    for note in t.notes_of("encoding.utf8.invalid"):
+        yield Finding("valid UTF-8", "invalid UTF-8 byte sequence", note.offset, note.event_index)
+
+
+@check(
+    id="stream.delivery.incremental",
+    suite="framing",
+    level=Level.MUST,
+    title="Events are delivered as they are produced",
+    requirement="""The response really streams: events reach the client spread over the
+        time they are produced, not held back and flushed together at the end.""",
+    reference="https://www.rfc-editor.org/rfc/rfc9112#name-chunked-transfer-coding",
+)
+def delivered_incrementally(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    events = t.events
+    if len(events) < 2:
+        raise Untestable(f"{len(events)} event(s) arrived: delivery over time cannot be judged")
+    last = events[-1].time
+    burst = [e for e in events if last - e.time <= BURST_WINDOW]
+    first = burst[0]
+    before = events[first.index - 1].time if first.index > 0 else 0.0
+    quiet = first.time - before
+    needed = max(2, math.ceil(BURST_SHARE * len(events)))
+    if len(burst) >= needed and quiet >= MIN_QUIET:
+        yield Finding(
+            "events spread over the time they are produced",
+            f"{len(burst)} of {len(events)} events arrived within {BURST_WINDOW * 1000:.0f} ms "
+            f"at +{first.time:.3f} s, after {quiet:.3f} s with no event: the response was "
+            "buffered",
+            first.offset,
+            first.index,
+        )
+
+
+@check(
+    id="stream.bounds.respected",
+    suite="framing",
+    level=Level.MUST,
+    title="The stream ends within its bounds",
+    requirement="""A stream answers within the response timeout, never stays silent past
+        its idle bound, ends (or, when long-lived, delivers the awaited terminal event)
+        within its maximum duration, and keeps each event within the size limit.""",
+    reference="https://html.spec.whatwg.org/multipage/server-sent-events.html#authoring-notes",
+)
+def bounds_respected(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    if t.end in _BOUND_BREACHES:
+        yield Finding(
+            "a stream that ends within its bounds",
+            f"{_BOUND_BREACHES[t.end]} ({t.end_detail})",
+            t.body_bytes,
+            len(t.events),
+        )
+    for note in t.notes_of("stream.event.too-large"):
+        yield Finding("events within the size limit", note.detail, note.offset, note.event_index)

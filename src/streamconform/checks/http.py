@@ -1,0 +1,116 @@
+"""Framing checks on the HTTP response that carries a stream: status and headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from streamconform.checks.registry import Finding, check
+from streamconform.model.spec import Endpoint, Framing, Level
+from streamconform.transcript import End, Transcript
+
+RFC9110 = "https://www.rfc-editor.org/rfc/rfc9110"
+RFC9111 = "https://www.rfc-editor.org/rfc/rfc9111"
+_FRAMING_MEDIA = {
+    Framing.SSE: {"text/event-stream"},
+    Framing.NDJSON: {
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/json-seq",
+        "application/ndjson",
+        "application/jsonlines",
+    },
+    Framing.TEXT: {"text/plain"},
+}
+
+
+def media_type(value: str | None) -> str:
+    """The bare media type of a Content-Type value, lower-cased."""
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+@check(
+    id="http.status.success",
+    suite="framing",
+    level=Level.MUST,
+    title="The stream opens",
+    requirement="""A well-formed, authorised request, made after the documented setup,
+        opens the stream with a documented success status.""",
+    reference=f"{RFC9110}#name-successful-2xx",
+    needs_stream=False,
+)
+def status_success(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    expected = "status " + " or ".join(str(s) for s in ep.success)
+    if t.end is End.SETUP_FAILED:
+        yield Finding(expected, f"setup failed: {t.end_detail}")
+    elif t.status is None:
+        yield Finding(expected, f"no response ({t.end.value}): {t.end_detail}")
+    elif t.status not in ep.success:
+        body = b"".join(c.data for c in t.chunks)[:300].decode("utf-8", "replace")
+        yield Finding(expected, f"status {t.status}, body {body!r}", offset=0)
+
+
+@check(
+    id="http.content-type.framing",
+    suite="framing",
+    level=Level.MUST,
+    title="Content-Type names the stream's framing",
+    requirement="""The response's media type is one the spec allows for the endpoint and
+        matches its framing; a browser fails an EventSource whose type is not
+        text/event-stream, and a text client mis-reads anything but text/plain.""",
+    reference=f"{RFC9110}#name-content-type",
+)
+def content_type_framing(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    actual = t.header("content-type")
+    allowed = {media_type(c) for c in ep.content_types}
+    if ep.framing is not None:
+        allowed &= _FRAMING_MEDIA[ep.framing]
+    if media_type(actual) not in allowed:
+        shown = "no Content-Type header" if actual is None else f"Content-Type {actual!r}"
+        yield Finding(" or ".join(sorted(allowed)) or "a framing media type", shown)
+
+
+@check(
+    id="http.cache-control.no-cache",
+    suite="framing",
+    level=Level.SHOULD,
+    title="Cache-Control forbids caching",
+    requirement="""A stream is sent with Cache-Control: no-cache (or no-store), so no
+        cache or proxy holds or replays it.""",
+    reference=f"{RFC9111}#name-no-cache-2",
+)
+def cache_control(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    value = t.header("cache-control")
+    directives = {d.split("=", 1)[0].strip().lower() for d in (value or "").split(",")}
+    if not directives & {"no-cache", "no-store"}:
+        shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
+        yield Finding("Cache-Control: no-cache", shown)
+
+
+@check(
+    id="http.content-length.absent",
+    suite="framing",
+    level=Level.SHOULD,
+    title="No Content-Length on a stream",
+    requirement="""A stream has no Content-Length: its length is not known when it starts,
+        and a declared length makes intermediaries buffer the body.""",
+    reference=f"{RFC9110}#name-content-length",
+)
+def content_length(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    value = t.header("content-length")
+    if value is not None:
+        yield Finding("no Content-Length header", f"Content-Length: {value}")
+
+
+@check(
+    id="http.content-encoding.identity",
+    suite="framing",
+    level=Level.SHOULD,
+    title="No compression on an event stream",
+    requirement="""A stream is not compressed: gzip and similar encodings hold events back
+        in compressor buffers and in clients that decompress whole blocks.""",
+    reference=f"{RFC9110}#name-content-encoding",
+)
+def content_encoding(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    value = t.header("content-encoding")
+    if value is not None and value.strip().lower() not in ("", "identity"):
+        yield Finding("no Content-Encoding (identity)", f"Content-Encoding: {value}")

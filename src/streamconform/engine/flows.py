@@ -1,0 +1,125 @@
+"""Run setup flows: the requests that make a stream possible, capturing variables."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from streamconform.engine.redact import Redactor
+from streamconform.engine.requests import plan_request, scaled
+from streamconform.errors import SetupError
+from streamconform.model.spec import FlowStep, Spec
+
+__all__ = ["describe_http_error", "resolve_pointer", "run_flow"]
+
+_MISSING = object()
+_MAX_SETUP_BODY = 1 << 20
+
+
+def resolve_pointer(document: Any, pointer: str) -> Any:
+    """The value at an RFC 6901 JSON pointer, or a private marker when there is none."""
+    node = document
+    for raw in pointer.split("/")[1:]:
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return _MISSING
+    return node
+
+
+def describe_http_error(err: httpx.HTTPError) -> str:
+    """One line for a transport failure: what failed and against which URL."""
+    kind = type(err).__name__
+    detail = str(err) or "no detail"
+    try:
+        url = str(err.request.url)
+    except RuntimeError:
+        url = ""
+    return f"{kind} ({detail})" + (f" for {url}" if url else "")
+
+
+def _captured(
+    step: FlowStep, response: httpx.Response, document: Any, where: str
+) -> dict[str, Any]:
+    values = {}
+    for name, source in step.capture.items():
+        if source.startswith("header:"):
+            value = response.headers.get(source[len("header:") :].strip())
+        else:
+            value = resolve_pointer(document, source)
+        if value is None or value is _MISSING:
+            raise SetupError(f"{where}: response has nothing at {source} to capture as {name}")
+        values[name] = value
+    return values
+
+
+async def run_flow(
+    client: httpx.AsyncClient,
+    spec: Spec,
+    flow_name: str,
+    base_url: str,
+    variables: dict[str, Any],
+    *,
+    scale: float,
+    redactor: Redactor,
+    log: Callable[[str], None],
+) -> None:
+    """Run every step of a flow in order, adding its captures to `variables`."""
+    flow = spec.flows[flow_name]
+    for number, step in enumerate(flow.steps, 1):
+        endpoint = spec.endpoints[step.endpoint]
+        where = f"flow {flow_name}, step {number} ({endpoint.method} {endpoint.path})"
+        deadline = time.monotonic() + (scaled(step.until.timeout, scale) if step.until else 0)
+        while True:
+            plan = plan_request(
+                spec,
+                endpoint,
+                base_url,
+                variables,
+                body=step.body,
+                query=step.query,
+                headers=step.headers,
+            )
+            redactor.add(*plan.secrets)
+            try:
+                response = await client.send(plan.build(client))
+            except httpx.HTTPError as err:
+                raise SetupError(redactor.text(f"{where}: {describe_http_error(err)}")) from None
+            body = response.content[:_MAX_SETUP_BODY]
+            log(redactor.text(f"{plan.method} {plan.url} -> {response.status_code}"))
+            expected = step.expect or endpoint.success
+            if response.status_code not in expected:
+                shown = body[:200].decode("utf-8", "replace")
+                raise SetupError(
+                    redactor.text(
+                        f"{where}: expected status {' or '.join(map(str, expected))}, "
+                        f"got {response.status_code} {shown!r}"
+                    )
+                )
+            try:
+                document = json.loads(body) if body else None
+            except ValueError:
+                document = None
+            if step.until is not None:
+                value = resolve_pointer(document, step.until.pointer)
+                if value != step.until.equals:
+                    if time.monotonic() >= deadline:
+                        raise SetupError(
+                            f"{where}: {step.until.pointer} was still {value!r}, not "
+                            f"{step.until.equals!r}, after "
+                            f"{scaled(step.until.timeout, scale):.1f} s"
+                        )
+                    await asyncio.sleep(scaled(step.until.interval, scale, floor=0.01))
+                    continue
+            captured = _captured(step, response, document, where)
+            redactor.add(*(str(captured[n]) for n in step.secret_captures if n in captured))
+            variables.update(captured)
+            break

@@ -1,0 +1,126 @@
+"""Turn a spec endpoint plus variables into an HTTP request, and make the client that sends it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from streamconform.errors import SetupError
+from streamconform.model.spec import Endpoint, Spec
+from streamconform.model.templates import MissingVariable, render, render_path
+
+__all__ = ["CONNECT_TIMEOUT", "RequestPlan", "Timeouts", "new_client", "plan_request", "scaled"]
+
+CONNECT_TIMEOUT = 5.0
+# Compressed time never shrinks a bound below this: a loaded two-core machine can stall
+# any process for a second, and a bound that small would turn stalls into verdicts.
+MIN_BOUND = 2.0
+
+
+def scaled(seconds: float, scale: float, floor: float = MIN_BOUND) -> float:
+    """A documented duration in the run's time scale, never below `floor`."""
+    return max(seconds * scale, floor)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Effective bounds in seconds for one capture, already scaled and floored."""
+
+    response: float
+    idle: float
+    max_duration: float
+    close_after_terminal: float
+
+    @classmethod
+    def for_endpoint(cls, endpoint: Endpoint, scale: float) -> Timeouts:
+        t = endpoint.timing
+        return cls(
+            response=scaled(t.response_timeout, scale),
+            idle=scaled(t.idle_timeout, scale),
+            max_duration=t.max_duration * scale + MIN_BOUND,
+            close_after_terminal=scaled(t.close_after_terminal, scale),
+        )
+
+
+@dataclass(slots=True)
+class RequestPlan:
+    """A request ready to send; `secrets` are values it carries that reports must hide."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    secrets: list[str] = field(default_factory=list)
+
+    def build(self, client: httpx.AsyncClient) -> httpx.Request:
+        return client.build_request(
+            self.method,
+            self.url,
+            headers=self.headers,
+            params=self.params or None,
+            json=self.json,
+        )
+
+
+def new_client() -> httpx.AsyncClient:
+    """An HTTP client that ignores proxy and netrc settings from the environment.
+
+    A conformance verdict must not depend on the machine it runs on, and a proxy
+    between us and the target would change exactly what we measure.
+    """
+    return httpx.AsyncClient(
+        trust_env=False,
+        follow_redirects=False,
+        timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT),
+        headers={"user-agent": "streamconform"},
+    )
+
+
+def _as_text(mapping: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        k: v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in mapping.items()
+    }
+
+
+def plan_request(
+    spec: Spec,
+    endpoint: Endpoint,
+    base_url: str,
+    variables: Mapping[str, Any],
+    *,
+    body: Any = None,
+    query: Mapping[str, Any] | None = None,
+    headers: Mapping[str, Any] | None = None,
+    omit_auth: bool = False,
+) -> RequestPlan:
+    """Render an endpoint's request; `body`, `query` and `headers` override the spec's."""
+    try:
+        url = base_url.rstrip("/") + render_path(endpoint.path, variables)
+        plan = RequestPlan(
+            method=endpoint.method,
+            url=url,
+            headers=_as_text(render({**endpoint.headers, **(headers or {})}, variables)),
+            params=_as_text(render({**endpoint.query, **(query or {})}, variables)),
+            json=render(body if body is not None else endpoint.body, variables),
+        )
+        scheme = spec.auth.get(endpoint.auth) if endpoint.auth else None
+        if scheme is not None and not omit_auth:
+            value = str(render(scheme.value, variables))
+            plan.secrets.append(value)
+            if scheme.type == "header":
+                plan.headers[scheme.header] = value
+            elif scheme.type == "bearer":
+                plan.headers["Authorization"] = f"Bearer {value}"
+            else:
+                plan.params[scheme.param] = value
+    except MissingVariable as err:
+        raise SetupError(
+            f"{spec.name}: endpoint {endpoint.name} needs variable {err.args[0]!r}, "
+            "which has no value"
+        ) from None
+    return plan

@@ -1,0 +1,150 @@
+"""Turn a check's findings on a transcript into an outcome and a message a person can act on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from streamconform.checks.registry import Check, Finding, Untestable, not_applicable
+from streamconform.engine.redact import Redactor
+from streamconform.model.spec import Endpoint, Level, Spec
+from streamconform.report.wire import excerpt
+from streamconform.transcript import Transcript
+
+__all__ = ["Outcome", "Result", "case_id", "judge"]
+
+_FINDINGS_SHOWN = 3
+
+
+class Outcome(StrEnum):
+    """pass; fail (a MUST broken); warn (a SHOULD broken); skip (not applicable by the spec);
+    untestable (applicable, but nothing could be judged)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    SKIP = "skip"
+    UNTESTABLE = "untestable"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The verdict of one check on one endpoint of one spec against one target."""
+
+    id: str
+    check: str
+    suite: str
+    spec: str
+    endpoint: str
+    target: str
+    level: str
+    outcome: Outcome
+    message: str
+    requirement: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["outcome"] = self.outcome.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result:
+        return cls(**{**data, "outcome": Outcome(data["outcome"])})
+
+
+def case_id(spec: str, endpoint: str, check: str) -> str:
+    """The stable id of a case: spec, endpoint and rule, never a position."""
+    return f"{spec}::{endpoint}::{check}"
+
+
+def _requirement_text(chk: Check, spec: Spec, endpoint: Endpoint) -> str:
+    quotes = [
+        f'"{r.quote}" [{r.id}, {r.level}]' for r in spec.requirements_for(chk.id, endpoint.name)
+    ]
+    return " ".join([chk.requirement, *(f"Spec: {q}" for q in quotes)])
+
+
+def _where(t: Transcript, f: Finding) -> str:
+    parts = []
+    if f.event_index is not None:
+        parts.append(f"event #{f.event_index}")
+    if f.offset is not None:
+        parts.append(f"byte {f.offset}")
+        when = t.time_at(f.offset)
+        if when is not None:
+            parts.append(f"+{when:.3f} s")
+    return ", ".join(parts) or "response head"
+
+
+def _message(
+    chk: Check, requirement: str, t: Transcript, findings: list[Finding], r: Redactor
+) -> str:
+    first = findings[0]
+    lines = [
+        f"{chk.id} ({chk.level}): {chk.title}",
+        f"Requirement: {requirement}",
+        f"Expected: {first.expected}",
+        f"Actual: {first.actual}",
+        f"Where: {_where(t, first)}",
+        "Wire (arrival time, byte offset):",
+        excerpt(t, first.offset, r),
+    ]
+    for more in findings[1:_FINDINGS_SHOWN]:
+        lines.append(f"Also: {more.actual} at {_where(t, more)}")
+    if len(findings) > _FINDINGS_SHOWN:
+        lines.append(f"… and {len(findings) - _FINDINGS_SHOWN} more findings of this check")
+    dropped = sum(t.notes_dropped.values())
+    if dropped:
+        lines.append(f"({dropped} further framing notes were counted but not kept)")
+    return r.text("\n".join(lines))
+
+
+def judge(
+    chk: Check,
+    spec: Spec,
+    endpoint: Endpoint,
+    transcript: Transcript,
+    *,
+    target: str,
+    strict: bool,
+    redactor: Redactor,
+) -> Result:
+    """Run one check and grade it; a check that raises is reported, never silently passed."""
+    requirement = _requirement_text(chk, spec, endpoint)
+
+    def result(outcome: Outcome, message: str) -> Result:
+        return Result(
+            id=case_id(spec.name, endpoint.name, chk.id),
+            check=chk.id,
+            suite=chk.suite,
+            spec=spec.name,
+            endpoint=endpoint.name,
+            target=target,
+            level=chk.level.value,
+            outcome=outcome,
+            message=message,
+            requirement=requirement,
+        )
+
+    reason = not_applicable(chk, endpoint)
+    if reason:
+        return result(Outcome.SKIP, reason)
+    if chk.needs_stream and not transcript.opened:
+        status = f"status {transcript.status}" if transcript.status else transcript.end.value
+        detail = redactor.text(transcript.end_detail)
+        return result(Outcome.UNTESTABLE, f"no stream to judge ({status}) {detail}".strip())
+    try:
+        findings = chk.run(transcript, endpoint)
+    except Untestable as why:
+        return result(Outcome.UNTESTABLE, str(why))
+    except Exception as err:  # a defect in the check, not in the target
+        return result(
+            Outcome.FAIL,
+            f"internal error: check {chk.id} raised {type(err).__name__}: {err} "
+            "(a streamconform bug; please report it)",
+        )
+    if not findings:
+        return result(Outcome.PASS, "")
+    outcome = Outcome.FAIL if chk.level is Level.MUST or strict else Outcome.WARN
+    return result(outcome, _message(chk, requirement, transcript, findings, redactor))

@@ -1,0 +1,300 @@
+"""The spec model: frozen dataclasses built only by `model.load` from a validated YAML file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from streamconform.decode.events import Event
+
+__all__ = [
+    "Assumption",
+    "AuthScheme",
+    "Endpoint",
+    "ErrorCase",
+    "EventType",
+    "EventsSpec",
+    "Flow",
+    "FlowStep",
+    "Framing",
+    "IdRule",
+    "Level",
+    "Reference",
+    "Requirement",
+    "Resumption",
+    "Spec",
+    "Timing",
+    "Until",
+    "Variable",
+]
+
+
+class Level(StrEnum):
+    """How binding a requirement is: a broken MUST fails, a broken SHOULD warns."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+
+
+class Framing(StrEnum):
+    """How a streaming body is cut into events."""
+
+    SSE = "sse"
+    NDJSON = "ndjson"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """A value a spec needs (id, credential); defaults fit the reference server."""
+
+    name: str
+    type: str = "string"
+    default: Any = None
+    env: str | None = None
+    secret: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthScheme:
+    """How a request proves who it is: a header, a bearer token, or a single-use query token."""
+
+    name: str
+    type: str
+    value: str
+    header: str = ""
+    param: str = ""
+    issued_by: str = ""
+    single_use: bool = False
+    lifetime: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCase:
+    """A documented error status and, when known, how to provoke it."""
+
+    status: int
+    when: str
+    error: str = ""
+    provoke: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """One event label (`type` or `type.subtype`) with its JSON Schema."""
+
+    label: str
+    schema: Mapping[str, Any] | bool
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IdRule:
+    """Whether events must carry ids, unique and increasing."""
+
+    required: bool = False
+    unique: bool = False
+    ordered: bool = False
+    field: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """How a client resumes: Last-Event-ID on the same URL, or a cursor on another endpoint."""
+
+    via: str
+    endpoint: str = ""
+    param: str = ""
+    cursor_field: str = ""
+    run_id_from: str = ""
+    window: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventsSpec:
+    """The grammar of a stream: event labels, schemas, order, terminals, ids and resumption."""
+
+    type_from: str
+    types: Mapping[str, EventType]
+    type_field: str = "type"
+    subtype_field: str = ""
+    data_json: bool = True
+    non_json_data: tuple[str, ...] = ()
+    key_field: str = ""
+    open_types: bool = False
+    grammar: str = ""
+    terminal: tuple[str, ...] = ()
+    ids: IdRule = field(default_factory=IdRule)
+    resume: Resumption | None = None
+    long_lived: bool = False
+
+    def label(self, event: Event) -> str | None:
+        """The event's label for schemas and grammars, or None when it has no readable type."""
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        if self.type_from == "sse-event":
+            base: Any = event.type
+        else:
+            base = payload.get(self.type_field)
+        if not isinstance(base, str) or not base:
+            return None
+        sub = payload.get(self.subtype_field) if self.subtype_field else None
+        return f"{base}.{sub}" if isinstance(sub, str) and sub else base
+
+    def is_terminal(self, label: str | None) -> bool:
+        """True when the label ends a stream (or a run, on a multiplexed stream)."""
+        return label is not None and (
+            label in self.terminal or label.split(".")[0] in self.terminal
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Time bounds in real seconds; a run multiplies them by its time scale."""
+
+    response_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    max_duration: float = 900.0
+    close_after_terminal: float = 5.0
+    heartbeat_interval: float | None = None
+    generation_time: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One HTTP operation; a streaming one has a framing and (usually) an events grammar."""
+
+    name: str
+    method: str
+    path: str
+    framing: Framing | None = None
+    content_types: tuple[str, ...] = ()
+    auth: str | None = None
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    query: Mapping[str, Any] = field(default_factory=dict)
+    query_schema: Mapping[str, Any] | None = None
+    body: Any = None
+    body_schema: Mapping[str, Any] | None = None
+    response_schema: Mapping[str, Any] | None = None
+    success: tuple[int, ...] = (200,)
+    setup: tuple[str, ...] = ()
+    trigger: str = ""
+    teardown: tuple[str, ...] = ()
+    errors: tuple[ErrorCase, ...] = ()
+    error_schema: Mapping[str, Any] | None = None
+    events: EventsSpec | None = None
+    timing: Timing = field(default_factory=Timing)
+    summary: str = ""
+
+    @property
+    def is_stream(self) -> bool:
+        return self.framing is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Until:
+    """Poll a step until the JSON value at `pointer` equals `equals`."""
+
+    pointer: str
+    equals: Any
+    interval: float = 2.0
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStep:
+    """One request of a setup flow.
+
+    `capture` maps variable names to a `/json/pointer` into the response or `header:name`.
+    """
+
+    endpoint: str
+    body: Any = None
+    query: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    expect: tuple[int, ...] = ()
+    capture: Mapping[str, str] = field(default_factory=dict)
+    secret_captures: tuple[str, ...] = ()
+    until: Until | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """Requests that make a stream possible (create, poll until ready, fetch a token)."""
+
+    name: str
+    steps: tuple[FlowStep, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """A normative sentence quoted from the API's documentation, traced to checks."""
+
+    id: str
+    quote: str
+    level: Level
+    source: str = ""
+    endpoints: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()
+    assumption: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Assumption:
+    """A design choice made where the source document is silent; a profile may override it."""
+
+    id: str
+    text: str
+    override: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """Which embedded reference server implements the spec, and how much it compresses time."""
+
+    server: str
+    time_scale: float = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A whole API: endpoints, flows, variables and traced requirements."""
+
+    name: str
+    title: str
+    path: str
+    source_document: str
+    variables: Mapping[str, Variable]
+    auth: Mapping[str, AuthScheme]
+    endpoints: Mapping[str, Endpoint]
+    flows: Mapping[str, Flow]
+    requirements: tuple[Requirement, ...]
+    assumptions: tuple[Assumption, ...]
+    reference: Reference | None
+    locations: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, repr=False)
+
+    @property
+    def stream_endpoints(self) -> list[Endpoint]:
+        return [e for e in self.endpoints.values() if e.is_stream]
+
+    def requirements_for(self, check_id: str, endpoint: str) -> list[Requirement]:
+        """Requirements traced to a check, limited to those that concern the endpoint."""
+        return [
+            r
+            for r in self.requirements
+            if check_id in r.checks and (not r.endpoints or endpoint in r.endpoints)
+        ]
+
+    def where(self, *key: str | int) -> str:
+        """ "file:line" of a key path, for error messages."""
+        line = self.locations.get(tuple(key))
+        return f"{self.path}:{line}" if line else self.path
+
+    @property
+    def secret_variables(self) -> frozenset[str]:
+        return frozenset(v.name for v in self.variables.values() if v.secret)

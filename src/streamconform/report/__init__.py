@@ -1,0 +1,1 @@
+"""Writers for what a run produces: wire excerpts, summary.json."""

@@ -1,0 +1,92 @@
+"""Render transcripts for people: timestamped wire excerpts with control bytes made visible."""
+
+from __future__ import annotations
+
+import bisect
+
+from streamconform.engine.redact import Redactor
+from streamconform.transcript import Transcript
+
+__all__ = ["excerpt", "render_transcript", "show_bytes"]
+
+_CONTEXT_BYTES = 400
+_LINES_BEFORE = 6
+_LINES_AFTER = 4
+_MAX_LINE = 160
+_MAX_RENDER = 64 << 10
+
+
+def show_bytes(raw: bytes) -> str:
+    """Bytes as readable text: UTF-8 where valid, escapes for CR, LF, NUL, BOM and bad bytes."""
+    text = raw.decode("utf-8", "backslashreplace")
+    return (
+        text.replace("\r", "\\r")
+        .replace("\n", "\\n")
+        .replace("\0", "\\0")
+        .replace("\ufeff", "\\ufeff")
+        .replace("\t", "\\t")
+    )
+
+
+def _window(t: Transcript, start: int, stop: int) -> bytes:
+    pieces = []
+    for chunk in t.chunks:
+        end = chunk.offset + len(chunk.data)
+        if end > start and chunk.offset < stop:
+            pieces.append(chunk.data[max(0, start - chunk.offset) : stop - chunk.offset])
+    return b"".join(pieces)
+
+
+def _time_at(t: Transcript, starts: list[int], offset: int) -> float | None:
+    i = bisect.bisect_right(starts, offset) - 1
+    return t.chunks[i].time if i >= 0 else None
+
+
+def excerpt(t: Transcript, offset: int | None, redactor: Redactor) -> str:
+    """The lines around a byte offset, each with arrival time and offset; `>` marks the line."""
+    if offset is None or not t.chunks:
+        head = [f"HTTP {t.status} ({t.http_version or 'no response'})"]
+        head += [f"{k}: {v}" for k, v in t.headers]
+        return redactor.text("\n".join("  " + line for line in head))
+    start = max(0, offset - _CONTEXT_BYTES)
+    raw = _window(t, start, offset + _CONTEXT_BYTES)
+    starts = [c.offset for c in t.chunks]
+    lines = raw.splitlines(True)
+    rows: list[tuple[int, bytes]] = []
+    at = start
+    for line in lines:
+        rows.append((at, line))
+        at += len(line)
+    if start > 0 and rows:
+        rows = rows[1:]  # the first line is probably cut
+    marked = max((i for i, (o, _) in enumerate(rows) if o <= offset), default=0)
+    shown = rows[max(0, marked - _LINES_BEFORE) : marked + _LINES_AFTER + 1]
+    out = []
+    for row_offset, line in shown:
+        when = _time_at(t, starts, row_offset)
+        stamp = f"+{when:.3f}s" if when is not None else "?"
+        text = show_bytes(line)
+        if len(text) > _MAX_LINE:
+            text = text[:_MAX_LINE] + f"… ({len(line)} bytes)"
+        mark = ">" if row_offset == rows[marked][0] else " "
+        out.append(f"{mark} {stamp:>9} @{row_offset:<7} {text}")
+    return redactor.text("\n".join(out))
+
+
+def render_transcript(t: Transcript, redactor: Redactor) -> str:
+    """The whole capture as text (bounded), for report attachments."""
+    lines = [f"{t.request.method} {t.request.url}"]
+    lines += [f"  {k}: {v}" for k, v in t.request.headers]
+    lines += [f"setup: {entry}" for entry in t.setup_log]
+    lines.append(f"HTTP {t.status} {t.http_version} (headers at +{t.headers_time or 0:.3f}s)")
+    lines += [f"  {k}: {v}" for k, v in t.headers]
+    lines.append(f"end: {t.end.value} {t.end_detail} after {t.duration:.3f}s, {t.body_bytes} bytes")
+    size = sum(len(line) for line in lines)
+    for chunk in t.chunks:
+        row = f"+{chunk.time:.3f}s @{chunk.offset} [{len(chunk.data)}] {show_bytes(chunk.data)}"
+        size += len(row)
+        if size > _MAX_RENDER:
+            lines.append(f"… ({len(t.chunks)} chunks in all, rendering stopped at 64 KiB)")
+            break
+        lines.append(row)
+    return redactor.text("\n".join(lines))

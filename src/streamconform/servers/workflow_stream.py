@@ -1,0 +1,113 @@
+"""Reference workflow server: single-use stream tokens and a text/plain stream.
+
+Follows specs/workflow-stream.yaml, including its assumptions where the documentation
+is silent (the token endpoint's auth and answer, error bodies, how to provoke 402/500).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from streamconform.model.spec import Spec
+from streamconform.servers.common import (
+    Clock,
+    HTTPProblem,
+    bearer_token,
+    json_body,
+    reference_app,
+    stream_response,
+)
+
+__all__ = ["build_app"]
+
+TOKEN_LIFETIME = 60.0
+MAX_DURATION = 300.0
+OUTPUT = (
+    "Photosynthesis turns light into chemical energy. ",
+    "Chlorophyll absorbs mostly blue and red light, ",
+    "which is why leaves look green. ",
+    "The light reactions split water and release oxygen; ",
+    "the Calvin cycle then fixes carbon dioxide into sugar. ",
+    "Ünïcödé chęck: 光合作用 🌱",
+)
+
+
+def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp:
+    api_key = str(variables["api_key"])
+    broke_key = str(variables["no_credit_api_key"])
+    workflows = {str(variables["workflow_id"])}
+    failing = str(variables["failing_workflow_id"])
+    tokens: dict[str, tuple[str, float]] = {}  # token -> (api key it belongs to, expiry)
+    lifetime = clock.span(TOKEN_LIFETIME)
+
+    def account(request: Request) -> str:
+        key = bearer_token(request)
+        if key not in (api_key, broke_key):
+            raise HTTPProblem(401, "unauthorized", "missing or invalid API key")
+        return key  # type: ignore[return-value]
+
+    def spend(token: str | None) -> str:
+        """Consume a token in one step (single-threaded loop: no await in between)."""
+        entry = tokens.pop(token, None) if token else None
+        if entry is None or time.monotonic() > entry[1]:
+            raise HTTPProblem(401, "unauthorized", "stream token is invalid, expired or used")
+        return entry[0]
+
+    def workflow(request: Request, key: str) -> str:
+        workflow_id = request.path_params["workflow_id"]
+        if workflow_id not in workflows and workflow_id != failing:
+            raise HTTPProblem(404, "not_found", "workflow not found or not published")
+        if key == broke_key:
+            raise HTTPProblem(402, "payment_required", "no credits remaining on the account")
+        return workflow_id
+
+    async def issue_token(request: Request) -> Response:
+        key = account(request)
+        token = "st_" + secrets.token_urlsafe(24)
+        tokens[token] = (key, time.monotonic() + lifetime)
+        return JSONResponse(
+            {"token": token, "expires_in": int(TOKEN_LIFETIME)},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def run_stream(request: Request) -> Response:
+        key = spend(request.query_params.get("token"))
+        workflow_id = workflow(request, key)
+        await json_body(request, spec.endpoints["run_stream"].body_schema)
+        if workflow_id == failing:
+            raise HTTPProblem(500, "internal_error", "something went wrong during execution")
+        deadline = time.monotonic() + clock.span(MAX_DURATION)
+
+        async def body() -> AsyncIterator[bytes]:
+            for piece in OUTPUT:
+                await clock.sleep(20.0)
+                if time.monotonic() > deadline:
+                    return
+                yield piece.encode()
+
+        return stream_response(body(), "text/plain; charset=utf-8")
+
+    async def run_blocking(request: Request) -> Response:
+        key = account(request)
+        workflow_id = workflow(request, key)
+        await json_body(request, spec.endpoints["run"].body_schema)
+        if workflow_id == failing:
+            raise HTTPProblem(500, "internal_error", "something went wrong during execution")
+        await clock.sleep(20.0 * len(OUTPUT))
+        return JSONResponse({"output": "".join(OUTPUT)})
+
+    return reference_app(
+        [
+            Route("/api/v1/token", issue_token, methods=["GET"]),
+            Route("/api/v1/run/{workflow_id}/stream", run_stream, methods=["POST"]),
+            Route("/api/v1/run/{workflow_id}", run_blocking, methods=["POST"]),
+        ]
+    )
