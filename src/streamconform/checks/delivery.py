@@ -73,9 +73,9 @@ def delivered_incrementally(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     suite="framing",
     level=Level.MUST,
     title="The stream ends within its bounds",
-    requirement="""A stream answers within the response timeout, never stays silent past
-        its idle bound, ends (or, when long-lived, delivers the awaited terminal event)
-        within its maximum duration, and keeps each event within the size limit.""",
+    requirement="""An open stream never stays silent past its idle bound, ends (or, when
+        long-lived, delivers the awaited terminal event) within its maximum duration, keeps
+        its connection up, and keeps each event within the size limit.""",
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html#authoring-notes",
 )
 def bounds_respected(t: Transcript, ep: Endpoint) -> Iterator[Finding]:

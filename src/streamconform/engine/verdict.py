@@ -8,11 +8,11 @@ from typing import Any
 
 from streamconform.checks.registry import Check, Finding, Untestable, not_applicable
 from streamconform.engine.redact import Redactor
-from streamconform.model.spec import Endpoint, Level, Spec
+from streamconform.model.spec import Endpoint, Level, Requirement, Spec
 from streamconform.report.wire import excerpt
 from streamconform.transcript import Transcript
 
-__all__ = ["Outcome", "Result", "case_id", "judge"]
+__all__ = ["Outcome", "Result", "case_id", "effective_level", "judge"]
 
 _FINDINGS_SHOWN = 3
 
@@ -58,11 +58,16 @@ def case_id(spec: str, endpoint: str, check: str) -> str:
     return f"{spec}::{endpoint}::{check}"
 
 
-def _requirement_text(chk: Check, spec: Spec, endpoint: Endpoint) -> str:
-    quotes = [
-        f'"{r.quote}" [{r.id}, {r.level}]' for r in spec.requirements_for(chk.id, endpoint.name)
-    ]
+def _requirement_text(chk: Check, traced: list[Requirement]) -> str:
+    quotes = [f'"{r.quote}" [{r.id}, {r.level}]' for r in traced]
     return " ".join([chk.requirement, *(f"Spec: {q}" for q in quotes)])
+
+
+def effective_level(chk: Check, traced: list[Requirement]) -> Level:
+    """A check is graded MUST when it is, or when a MUST requirement of the spec traces to it."""
+    if chk.level is Level.MUST or any(r.level is Level.MUST for r in traced):
+        return Level.MUST
+    return Level.SHOULD
 
 
 def _where(t: Transcript, f: Finding) -> str:
@@ -104,14 +109,19 @@ def judge(
     chk: Check,
     spec: Spec,
     endpoint: Endpoint,
-    transcript: Transcript,
+    transcript: Transcript | None,
     *,
     target: str,
     strict: bool,
     redactor: Redactor,
 ) -> Result:
-    """Run one check and grade it; a check that raises is reported, never silently passed."""
-    requirement = _requirement_text(chk, spec, endpoint)
+    """Run one check and grade it; a check that raises is reported, never silently passed.
+
+    `transcript` may be None only for a check that does not apply to the endpoint.
+    """
+    traced = spec.requirements_for(chk.id, endpoint.name)
+    requirement = _requirement_text(chk, traced)
+    level = effective_level(chk, traced)
 
     def result(outcome: Outcome, message: str) -> Result:
         return Result(
@@ -121,7 +131,7 @@ def judge(
             spec=spec.name,
             endpoint=endpoint.name,
             target=target,
-            level=chk.level.value,
+            level=level.value,
             outcome=outcome,
             message=message,
             requirement=requirement,
@@ -130,6 +140,8 @@ def judge(
     reason = not_applicable(chk, endpoint)
     if reason:
         return result(Outcome.SKIP, reason)
+    if transcript is None:
+        raise ValueError(f"{chk.id} applies to {endpoint.name} but no transcript was given")
     if chk.needs_stream and not transcript.opened:
         status = f"status {transcript.status}" if transcript.status else transcript.end.value
         detail = redactor.text(transcript.end_detail)
@@ -146,5 +158,5 @@ def judge(
         )
     if not findings:
         return result(Outcome.PASS, "")
-    outcome = Outcome.FAIL if chk.level is Level.MUST or strict else Outcome.WARN
-    return result(outcome, _message(chk, requirement, transcript, findings, redactor))
+    outcome = Outcome.FAIL if level is Level.MUST or strict else Outcome.WARN
+    return result(outcome, _message(chk, level, requirement, transcript, findings, redactor))

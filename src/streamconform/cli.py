@@ -1,0 +1,241 @@
+"""The `streamconform` command: run the suites, list the checks, serve a reference server.
+
+Exit codes: 0 nothing failed; 1 a check failed; 2 bad spec, bad arguments or
+unreachable target; 3 an internal error of streamconform's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from streamconform.engine.run import ConformanceRun, RunConfig, parse_assignments
+from streamconform.engine.verdict import effective_level
+from streamconform.errors import SpecError, StreamConformError
+from streamconform.resources import bundled_dir
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+_PYTEST_EXIT = {
+    pytest.ExitCode.OK: EXIT_OK,
+    pytest.ExitCode.TESTS_FAILED: EXIT_FAILED,
+    pytest.ExitCode.INTERRUPTED: EXIT_USAGE,
+    pytest.ExitCode.INTERNAL_ERROR: EXIT_INTERNAL,
+    pytest.ExitCode.USAGE_ERROR: EXIT_USAGE,
+    pytest.ExitCode.NO_TESTS_COLLECTED: EXIT_USAGE,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 2, like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"streamconform: error: {message} (see --help)\n")
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spec",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="spec file or folder (repeatable; default: the bundled specs)",
+    )
+    parser.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="keep cases whose id or check id starts with PREFIX (repeatable)",
+    )
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        metavar="URL",
+        help="server under test (default: the embedded reference servers)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="target profile (YAML): target, time_scale, vars, per-spec settings",
+    )
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a spec variable (repeatable)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="FACTOR",
+        help="compress documented durations (default: 1 for a target)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="streamconform", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=version("streamconform"))
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the conformance suites (wraps pytest)")
+    _add_selection(run)
+    _add_target(run)
+    run.add_argument("--strict", action="store_true", help="grade a broken SHOULD as fail")
+    run.add_argument(
+        "--report-dir",
+        default="reports",
+        metavar="DIR",
+        help="where summary.json, junit.xml and allure-results go (default: reports)",
+    )
+    run.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="after --, arguments passed to pytest as they are",
+    )
+
+    lister = sub.add_parser("list", help="print every check id with its level and requirement")
+    _add_selection(lister)
+
+    serve = sub.add_parser("serve", help="run a spec's reference server on 127.0.0.1")
+    serve.add_argument("spec", metavar="SPEC", help="spec file whose reference server to run")
+    serve.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    serve.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    serve.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="FACTOR",
+        help="compress documented durations (default: the spec's reference scale)",
+    )
+    return parser
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    config = RunConfig(
+        specs=args.spec,
+        target=args.target,
+        profile=args.profile,
+        variables=parse_assignments(args.var),
+        strict=args.strict,
+        select=args.select,
+        time_scale=args.time_scale,
+    )
+    run = ConformanceRun(config)  # validates specs, profile and variables before pytest starts
+    if not run.cases():
+        raise SpecError(f"no check matches --select {' '.join(args.select)}")
+    report_dir = Path(args.report_dir)
+    suites = bundled_dir("suites")
+    argv = [
+        str(suites),
+        "-p",
+        "streamconform.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        os.devnull,
+        "--rootdir",
+        str(suites.parent),
+        f"--junitxml={report_dir / 'junit.xml'}",
+        f"--alluredir={report_dir / 'allure-results'}",
+        f"--report-dir={report_dir}",
+        "-o",
+        "junit_family=xunit2",
+    ]
+    for spec in args.spec:
+        argv += ["--spec", str(Path(spec).resolve())]
+    for name in ("target", "time_scale"):
+        value = getattr(args, name)
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+    if args.profile:
+        argv += ["--target-profile", str(Path(args.profile).resolve())]
+    for item in args.var:
+        argv += ["--var", item]
+    for prefix in args.select:
+        argv += ["--select", prefix]
+    if args.strict:
+        argv.append("--strict-should")
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    # A fresh interpreter: this one has imported the engine already, and pytest must be
+    # the first to import plugin modules to rewrite their assertions.
+    code = subprocess.call([sys.executable, "-m", "pytest", *argv, *extra])
+    return _PYTEST_EXIT.get(code, EXIT_INTERNAL)
+
+
+def _command_list(args: argparse.Namespace) -> int:
+    run = ConformanceRun(RunConfig(specs=args.spec, select=args.select))
+    cases = run.cases()
+    if not cases:
+        raise SpecError(f"no check matches --select {' '.join(args.select)}")
+    width = max(len(c.id) for c in cases)
+    for case in cases:
+        traced = case.spec.requirements_for(case.check.id, case.endpoint.name)
+        level = effective_level(case.check, traced)
+        quotes = "".join(f' | "{r.quote}" [{r.id}]' for r in traced)
+        print(f"{case.id:<{width}}  {level.value:<6}  {case.check.requirement}{quotes}")
+    return EXIT_OK
+
+
+def _command_serve(args: argparse.Namespace) -> int:
+    from streamconform.model import load_spec, resolve_variables
+    from streamconform.servers import LOOPBACK, reference_app_for, serve_forever
+
+    spec = load_spec(args.spec)
+    variables = resolve_variables(
+        spec, overrides=parse_assignments(args.var), profile={}, environ=os.environ
+    )
+    if spec.reference is None:
+        raise SpecError(f"{spec.name}: the spec names no reference server")
+    scale = args.time_scale if args.time_scale is not None else spec.reference.time_scale
+    app = reference_app_for(spec, variables, scale)
+    if not 0 <= args.port <= 65535:
+        raise SpecError(f"--port {args.port}: not a port number")
+    print(
+        f"streamconform: serving the {spec.name} reference server on "
+        f"http://{LOOPBACK}:{args.port} (time scale {scale}; Ctrl-C stops it)",
+        flush=True,
+    )
+    try:
+        serve_forever(app, args.port)
+    except OSError as err:
+        raise SpecError(f"cannot listen on {LOOPBACK}:{args.port}: {err.strerror}") from None
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    commands = {"run": _command_run, "list": _command_list, "serve": _command_serve}
+    try:
+        return commands[args.command](args)
+    except StreamConformError as err:
+        print(f"streamconform: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and cut short: not an error
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as err:  # last resort: one line, not a traceback
+        if os.environ.get("STREAMCONFORM_DEBUG"):
+            raise
+        print(
+            f"streamconform: internal error: {type(err).__name__}: {err} "
+            "(set STREAMCONFORM_DEBUG=1 for a traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

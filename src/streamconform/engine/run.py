@@ -1,0 +1,256 @@
+"""One conformance run: specs, targets (or embedded reference servers), captures, verdicts.
+
+Independent of pytest, so the plugin, the CLI and tests drive the same engine. Each
+stream is captured once and every check of every suite judges that one transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from streamconform.checks import REGISTRY, Check, not_applicable
+from streamconform.engine.capture import Limits, capture_stream
+from streamconform.engine.redact import Redactor
+from streamconform.engine.requests import new_client
+from streamconform.engine.verdict import Result, case_id, judge
+from streamconform.errors import SpecError, TargetError
+from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
+from streamconform.model.profile import Profile, load_profile
+from streamconform.resources import bundled_dir
+from streamconform.servers import BackgroundServer, reference_app_for
+from streamconform.transcript import Transcript
+
+__all__ = ["EMBEDDED", "Binding", "Case", "ConformanceRun", "RunConfig", "parse_assignments"]
+
+EMBEDDED = "embedded"
+_PROBE_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """What to run: spec files or folders (empty: the bundled specs), target, overrides."""
+
+    specs: Sequence[str | Path] = ()
+    target: str | None = None
+    profile: str | Path | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    strict: bool = False
+    select: Sequence[str] = ()
+    time_scale: float | None = None
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One check on one endpoint of one spec: the unit a pytest test runs."""
+
+    spec: Spec
+    endpoint: Endpoint
+    check: Check
+
+    @property
+    def id(self) -> str:
+        return case_id(self.spec.name, self.endpoint.name, self.check.id)
+
+
+@dataclass(slots=True)
+class Binding:
+    """Where a spec runs: a target URL or an embedded server, with its variables and scale."""
+
+    spec: Spec
+    target: str | None
+    variables: dict[str, Any]
+    scale: float
+    server: BackgroundServer | None = None
+
+    @property
+    def label(self) -> str:
+        return self.target or EMBEDDED
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, str]:
+    """`name=value` strings from --var into a dict; a malformed one is a usage error."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SpecError(f"--var {item!r}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def _spec_files(paths: Sequence[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for entry in paths or [bundled_dir("specs")]:
+        path = Path(entry)
+        if path.is_dir():
+            found = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+            if not found:
+                raise SpecError("no spec files (*.yaml) in this folder", location=str(path))
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def _check_target_url(url: str, origin: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SpecError(f"{origin} {url!r}: expected an http:// or https:// URL")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise SpecError(f"{origin} {url!r}: the port is not a number") from None
+    return url.rstrip("/")
+
+
+def probe(url: str) -> None:
+    """Fail fast, with one line, when nothing listens at the target."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=_PROBE_TIMEOUT):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise TargetError(f"cannot reach target {url}: {reason}") from None
+
+
+class ConformanceRun:
+    """Loads specs, binds each to a target, captures streams once and judges cases."""
+
+    def __init__(self, config: RunConfig, environ: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        known = set(REGISTRY)
+        self.specs = [load_spec(p, known_checks=known) for p in _spec_files(config.specs)]
+        names = [s.name for s in self.specs]
+        if len(set(names)) != len(names):
+            raise SpecError(f"two spec files share a name: {sorted(names)}")
+        profile = load_profile(config.profile) if config.profile else None
+        declared = {v for s in self.specs for v in s.variables}
+        unknown = sorted(set(config.variables) - declared)
+        if unknown:
+            raise SpecError(f"--var {unknown[0]}: no spec declares this variable")
+        env = os.environ if environ is None else environ
+        self.bindings = {s.name: self._bind(s, profile, env) for s in self.specs}
+        self.redactor = Redactor()
+        for binding in self.bindings.values():
+            secret = binding.spec.secret_variables
+            self.redactor.add(*(str(v) for k, v in binding.variables.items() if k in secret))
+        self._transcripts: dict[tuple[str, str], Transcript] = {}
+        self._probed: set[str] = set()
+
+    def _bind(self, spec: Spec, profile: Profile | None, env: Mapping[str, str]) -> Binding:
+        settings = profile.for_spec(spec.name) if profile else None
+        target = self.config.target or (settings.target if settings else None)
+        if target:
+            origin = "--target" if self.config.target else "target profile"
+            target = _check_target_url(target, origin)
+        elif spec.reference is None:
+            raise SpecError(f"{spec.name}: no --target given and the spec has no reference server")
+        variables = resolve_variables(
+            spec,
+            overrides=self.config.variables,
+            profile=settings.vars if settings else {},
+            environ=env,
+            secret_defaults=target is None,
+        )
+        if self.config.time_scale is not None:
+            scale = self.config.time_scale
+        elif settings and settings.time_scale:
+            scale = settings.time_scale
+        elif target is None and spec.reference is not None:
+            scale = spec.reference.time_scale
+        else:
+            scale = 1.0
+        return Binding(spec, target, variables, scale)
+
+    def cases(self, suite: str | None = None) -> list[Case]:
+        """Every (spec, stream endpoint, check) of a suite that the selection keeps.
+
+        A check written for another framing is left out altogether; one the spec makes
+        inapplicable (data that is not JSON, say) is kept and reported as a skip.
+        """
+        out = []
+        for spec in self.specs:
+            for endpoint in spec.stream_endpoints:
+                for chk in REGISTRY.values():
+                    if suite is not None and chk.suite != suite:
+                        continue
+                    if endpoint.framing not in chk.framings:
+                        continue
+                    case = Case(spec, endpoint, chk)
+                    if self.selected(case):
+                        out.append(case)
+        return out
+
+    def selected(self, case: Case) -> bool:
+        """A selector keeps a case when it is a prefix of the case id or of the check id."""
+        if not self.config.select:
+            return True
+        return any(case.id.startswith(s) or case.check.id.startswith(s) for s in self.config.select)
+
+    def base_url(self, spec: Spec) -> str:
+        """The target URL, probing it once; or the embedded server, started on first use."""
+        binding = self.bindings[spec.name]
+        if binding.target is not None:
+            if binding.target not in self._probed:
+                probe(binding.target)
+                self._probed.add(binding.target)
+            return binding.target
+        if binding.server is None:
+            app = reference_app_for(spec, binding.variables, binding.scale)
+            binding.server = BackgroundServer(app).start()
+        return binding.server.url
+
+    def transcript(self, spec: Spec, endpoint: Endpoint) -> Transcript:
+        """The endpoint's stream, captured on first use and reused by every check."""
+        key = (spec.name, endpoint.name)
+        if key not in self._transcripts:
+            binding = self.bindings[spec.name]
+            base_url = self.base_url(spec)
+
+            async def capture() -> Transcript:
+                async with new_client() as client:
+                    return await capture_stream(
+                        client,
+                        spec,
+                        endpoint,
+                        base_url,
+                        binding.variables,
+                        scale=binding.scale,
+                        redactor=self.redactor,
+                        limits=self.config.limits,
+                    )
+
+            self._transcripts[key] = asyncio.run(capture())
+        return self._transcripts[key]
+
+    def judge(self, case: Case) -> Result:
+        """The verdict of one case (captures the stream if no earlier case did)."""
+        binding = self.bindings[case.spec.name]
+        applicable = not_applicable(case.check, case.endpoint) is None
+        transcript = self.transcript(case.spec, case.endpoint) if applicable else None
+        return judge(
+            case.check,
+            case.spec,
+            case.endpoint,
+            transcript,
+            target=binding.label,
+            strict=self.config.strict,
+            redactor=self.redactor,
+        )
+
+    def close(self) -> None:
+        """Stop every embedded server this run started."""
+        for binding in self.bindings.values():
+            if binding.server is not None:
+                binding.server.stop()
+                binding.server = None

@@ -1,0 +1,217 @@
+"""The pytest face of streamconform: options, parametrized cases, outcomes, reports.
+
+Inert unless a collected module declares `SUITE` and uses the `conformance_case`
+fixture, so having it installed changes nothing for other test suites. All behaviour
+lives in `streamconform.engine`; this module only maps it onto pytest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import allure
+import pytest
+
+from streamconform.engine.run import Case, ConformanceRun, RunConfig, parse_assignments
+from streamconform.engine.verdict import Outcome, Result
+from streamconform.errors import StreamConformError
+from streamconform.report.summary import write_summary
+from streamconform.report.wire import render_transcript
+
+_RUN = pytest.StashKey[ConformanceRun]()
+_REPORTER = pytest.StashKey["ResultsReporter"]()
+_PROPERTY = "streamconform.result"
+_SEVERITY = {"MUST": allure.severity_level.CRITICAL, "SHOULD": allure.severity_level.NORMAL}
+_STATUS = {
+    Outcome.WARN: ("warned", "W", "WARN"),
+    Outcome.UNTESTABLE: ("untestable", "U", "UNTESTABLE"),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("streamconform", "streaming HTTP conformance")
+    group.addoption(
+        "--spec",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="spec file or folder (repeatable; default: the bundled specs)",
+    )
+    group.addoption(
+        "--target",
+        metavar="URL",
+        help="base URL of the server under test (default: embedded reference servers)",
+    )
+    group.addoption(
+        "--target-profile",
+        metavar="FILE",
+        help="YAML target profile: target URL, time scale and variable values",
+    )
+    group.addoption(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a spec variable (repeatable; beats profile and environment)",
+    )
+    group.addoption(
+        "--select",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="run only cases whose id or check id starts with PREFIX (repeatable)",
+    )
+    group.addoption(
+        "--strict-should",
+        action="store_true",
+        default=False,
+        help="grade a broken SHOULD as fail instead of warn",
+    )
+    group.addoption(
+        "--time-scale",
+        type=float,
+        metavar="FACTOR",
+        help="compress documented durations by FACTOR (default: 1 for targets)",
+    )
+    group.addoption(
+        "--report-dir",
+        default="reports",
+        metavar="DIR",
+        help="where summary.json is written (default: reports)",
+    )
+
+
+def _run(config: pytest.Config) -> ConformanceRun:
+    """The session's run, created on first use; a bad spec or option ends pytest with 2."""
+    if _RUN not in config.stash:
+        opt = config.option
+        try:
+            config.stash[_RUN] = ConformanceRun(
+                RunConfig(
+                    specs=opt.spec,
+                    target=opt.target,
+                    profile=opt.target_profile,
+                    variables=parse_assignments(opt.var),
+                    strict=opt.strict_should,
+                    select=opt.select,
+                    time_scale=opt.time_scale,
+                )
+            )
+        except StreamConformError as err:
+            pytest.exit(f"streamconform: error: {err}", returncode=err.exit_code)
+    return config.stash[_RUN]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    suite = getattr(metafunc.module, "SUITE", None)
+    if suite is None or "conformance_case" not in metafunc.fixturenames:
+        return
+    cases = _run(metafunc.config).cases(suite)
+    metafunc.parametrize("conformance_case", cases, ids=[c.id for c in cases])
+
+
+def _verdict(config: pytest.Config, case: Case) -> Result:
+    try:
+        return _run(config).judge(case)
+    except StreamConformError as err:
+        pytest.exit(f"streamconform: error: {err}", returncode=err.exit_code)
+
+
+@pytest.fixture
+def verify_conformance(request: pytest.FixtureRequest) -> Any:
+    """Judge a case and turn its outcome into pytest's (fail, skip) plus our own labels."""
+
+    def verify(case: Case) -> Result:
+        run = _run(request.config)
+        result = _verdict(request.config, case)
+        request.node.user_properties.append((_PROPERTY, json.dumps(result.to_json())))
+        allure.dynamic.epic(case.spec.name)
+        allure.dynamic.feature(case.check.suite)
+        allure.dynamic.story(case.check.id)
+        allure.dynamic.severity(_SEVERITY[result.level])
+        allure.dynamic.description(result.requirement)
+        if result.outcome is not Outcome.SKIP:
+            transcript = run.transcript(case.spec, case.endpoint)
+            allure.attach(
+                render_transcript(transcript, run.redactor),
+                name="wire transcript",
+                attachment_type=allure.attachment_type.TEXT,
+            )
+        if result.outcome is Outcome.FAIL:
+            pytest.fail(result.message, pytrace=False)
+        if result.outcome is Outcome.SKIP:
+            pytest.skip(result.message)
+        if result.outcome is Outcome.UNTESTABLE:
+            pytest.skip(f"untestable: {result.message}")
+        return result
+
+    return verify
+
+
+def _result_of(report: pytest.TestReport) -> Result | None:
+    for name, value in report.user_properties:
+        if name == _PROPERTY:
+            return Result.from_json(json.loads(value))
+    return None
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    if report.when != "call":
+        return None
+    result = _result_of(report)
+    if result is None or result.outcome not in _STATUS:
+        return None
+    category, letter, word = _STATUS[result.outcome]
+    return category, letter, (word, {"yellow": True})
+
+
+class ResultsReporter:
+    """Collects every verdict (from xdist workers too) and writes summary.json at the end."""
+
+    def __init__(self, report_dir: Path) -> None:
+        self.report_dir = report_dir
+        self.results: list[Result] = []
+        self.summary: Path | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            result = _result_of(report)
+            if result is not None:
+                self.results.append(result)
+
+    def pytest_sessionfinish(self) -> None:
+        if not self.results:
+            return
+        self.summary = write_summary(self.results, self.report_dir)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        shown = [r for r in self.results if r.outcome in _STATUS]
+        if shown:
+            terminalreporter.section("streamconform warnings and untestable cases", sep="-")
+            for result in shown:
+                first = result.message.splitlines()[0] if result.message else ""
+                terminalreporter.write_line(
+                    f"{result.outcome.value.upper():<10} {result.id}: {first}"
+                )
+        if self.summary is not None:
+            terminalreporter.write_line(f"streamconform: summary written to {self.summary}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
+        reporter = ResultsReporter(Path(config.option.report_dir))
+        config.stash[_REPORTER] = reporter
+        config.pluginmanager.register(reporter, "streamconform-results")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(_RUN, None)
+    if run is not None:
+        run.close()
+    reporter = config.stash.get(_REPORTER, None)
+    if reporter is not None:
+        config.pluginmanager.unregister(reporter)

@@ -1,0 +1,55 @@
+"""summary.json: the stable, versioned interface other tools read.
+
+{"version": 1,
+ "runs": [{"spec", "target", "results": [{"id", "check", "suite", "endpoint", "level",
+                                          "outcome", "message", "requirement"}]}],
+ "totals": {"pass", "fail", "warn", "skip", "untestable"}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from streamconform.engine.verdict import Outcome, Result
+
+__all__ = ["SUMMARY_VERSION", "build_summary", "write_summary"]
+
+SUMMARY_VERSION = 1
+_RESULT_FIELDS = ("id", "check", "suite", "endpoint", "level", "outcome", "message", "requirement")
+
+
+def build_summary(results: Iterable[Result]) -> dict[str, Any]:
+    """Group results by (spec, target), in the order they ran, and count outcomes."""
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    totals = {outcome.value: 0 for outcome in Outcome}
+    for result in results:
+        data = result.to_json()
+        runs.setdefault((result.spec, result.target), []).append(
+            {name: data[name] for name in _RESULT_FIELDS}
+        )
+        totals[result.outcome.value] += 1
+    return {
+        "version": SUMMARY_VERSION,
+        "runs": [
+            {"spec": spec, "target": target, "results": items}
+            for (spec, target), items in runs.items()
+        ],
+        "totals": totals,
+    }
+
+
+def write_summary(results: Iterable[Result], report_dir: Path) -> Path:
+    """Write report_dir/summary.json atomically, so a reader never sees half a file."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / "summary.json"
+    text = json.dumps(build_summary(results), indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=report_dir, prefix=".summary-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+    return path
