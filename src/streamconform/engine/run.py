@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from streamconform.checks import REGISTRY, Check, not_applicable
-from streamconform.engine.capture import Limits, capture_stream
+from streamconform.engine.capture import capture_stream
+from streamconform.engine.recorder import Limits
 from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import new_client
 from streamconform.engine.verdict import Result, case_id, judge
