@@ -169,6 +169,13 @@ def pytest_report_teststatus(
     return category, letter, (word, {"yellow": True})
 
 
+def _gist(message: str) -> str:
+    """The line of a verdict message that says what arrived (or the first line)."""
+    lines = message.splitlines()
+    actual = [line for line in lines if line.startswith("Actual: ")]
+    return (actual or lines or [""])[0]
+
+
 class ResultsReporter:
     """Collects every verdict (from xdist workers too) and writes summary.json at the end."""
 

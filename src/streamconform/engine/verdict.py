@@ -83,11 +83,16 @@ def _where(t: Transcript, f: Finding) -> str:
 
 
 def _message(
-    chk: Check, requirement: str, t: Transcript, findings: list[Finding], r: Redactor
+    chk: Check,
+    level: Level,
+    requirement: str,
+    t: Transcript,
+    findings: list[Finding],
+    r: Redactor,
 ) -> str:
     first = findings[0]
     lines = [
-        f"{chk.id} ({chk.level}): {chk.title}",
+        f"{chk.id} ({level}): {chk.title}",
         f"Requirement: {requirement}",
         f"Expected: {first.expected}",
         f"Actual: {first.actual}",
