@@ -22,6 +22,7 @@ from streamconform.report.wire import render_transcript
 
 _RUN = pytest.StashKey[ConformanceRun]()
 _REPORTER = pytest.StashKey["ResultsReporter"]()
+_ERROR = pytest.StashKey[StreamConformError]()
 _PROPERTY = "streamconform.result"
 _SEVERITY = {"MUST": allure.severity_level.CRITICAL, "SHOULD": allure.severity_level.NORMAL}
 _STATUS = {
@@ -84,39 +85,57 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _run(config: pytest.Config) -> ConformanceRun:
-    """The session's run, created on first use; a bad spec or option ends pytest with 2."""
+    """The session's run, created on first use (StreamConformError for bad specs or options)."""
     if _RUN not in config.stash:
         opt = config.option
-        try:
-            config.stash[_RUN] = ConformanceRun(
-                RunConfig(
-                    specs=opt.spec,
-                    target=opt.target,
-                    profile=opt.target_profile,
-                    variables=parse_assignments(opt.var),
-                    strict=opt.strict_should,
-                    select=opt.select,
-                    time_scale=opt.time_scale,
-                )
+        config.stash[_RUN] = ConformanceRun(
+            RunConfig(
+                specs=opt.spec,
+                target=opt.target,
+                profile=opt.target_profile,
+                variables=parse_assignments(opt.var),
+                strict=opt.strict_should,
+                select=opt.select,
+                time_scale=opt.time_scale,
             )
-        except StreamConformError as err:
-            pytest.exit(f"streamconform: error: {err}", returncode=err.exit_code)
+        )
     return config.stash[_RUN]
+
+
+def _stop(err: StreamConformError) -> None:
+    pytest.exit(f"streamconform: error: {err}", returncode=err.exit_code)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     suite = getattr(metafunc.module, "SUITE", None)
     if suite is None or "conformance_case" not in metafunc.fixturenames:
         return
-    cases = _run(metafunc.config).cases(suite)
+    try:
+        cases = _run(metafunc.config).cases(suite)
+    except StreamConformError as err:
+        # raising here would become a collection error; stop cleanly once collection ends
+        metafunc.config.stash[_ERROR] = err
+        cases = []
     metafunc.parametrize("conformance_case", cases, ids=[c.id for c in cases])
+
+
+def pytest_collection_modifyitems(config: pytest.Config) -> None:
+    """Stop with one line and exit 2 on a bad spec, option or unreachable target."""
+    if _ERROR in config.stash:
+        _stop(config.stash[_ERROR])
+    if _RUN in config.stash:
+        try:
+            config.stash[_RUN].probe_targets()
+        except StreamConformError as err:
+            _stop(err)
 
 
 def _verdict(config: pytest.Config, case: Case) -> Result:
     try:
         return _run(config).judge(case)
     except StreamConformError as err:
-        pytest.exit(f"streamconform: error: {err}", returncode=err.exit_code)
+        _stop(err)
+        raise
 
 
 @pytest.fixture
@@ -132,7 +151,7 @@ def verify_conformance(request: pytest.FixtureRequest) -> Any:
         allure.dynamic.story(case.check.id)
         allure.dynamic.severity(_SEVERITY[result.level])
         allure.dynamic.description(result.requirement)
-        if result.outcome is not Outcome.SKIP:
+        if result.outcome is not Outcome.SKIP and _allure_enabled(request.config):
             transcript = run.transcript(case.spec, case.endpoint)
             allure.attach(
                 render_transcript(transcript, run.redactor),
@@ -148,6 +167,10 @@ def verify_conformance(request: pytest.FixtureRequest) -> Any:
         return result
 
     return verify
+
+
+def _allure_enabled(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "allure_report_dir", None))
 
 
 def _result_of(report: pytest.TestReport) -> Result | None:

@@ -198,6 +198,13 @@ class ConformanceRun:
             return True
         return any(case.id.startswith(s) or case.check.id.startswith(s) for s in self.config.select)
 
+    def probe_targets(self) -> None:
+        """Check that every real target answers TCP connections (TargetError otherwise)."""
+        for binding in self.bindings.values():
+            if binding.target is not None and binding.target not in self._probed:
+                probe(binding.target)
+                self._probed.add(binding.target)
+
     def base_url(self, spec: Spec) -> str:
         """The target URL, probing it once; or the embedded server, started on first use."""
         binding = self.bindings[spec.name]

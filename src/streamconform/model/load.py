@@ -40,7 +40,7 @@ from streamconform.model.spec import (
 )
 from streamconform.model.templates import path_params, references
 
-__all__ = ["load_spec", "load_yaml", "meta_schema"]
+__all__ = ["load_spec", "load_yaml", "meta_schema", "validate_tree"]
 
 Key = tuple[str | int, ...]
 _MAX_SPEC_BYTES = 4 << 20
@@ -88,38 +88,59 @@ def load_yaml(path: Path) -> tuple[Any, dict[Key, int]]:
         raise SpecError("file is empty", location=str(path))
     lines: dict[Key, int] = {}
     constructor = yaml.constructor.SafeConstructor()
+    active: set[int] = set()  # nodes being converted: an alias back into one is a loop
 
-    def convert(n: yaml.Node, key: Key) -> Any:
-        lines.setdefault(key, n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            out: dict[str, Any] = {}
-            for k_node, v_node in n.value:
-                k = constructor.construct_object(k_node)
-                if not isinstance(k, str):
-                    raise SpecError(
-                        f"key {k!r} is not a string",
-                        location=f"{path}:{k_node.start_mark.line + 1}",
-                        key=_dotted(key),
-                    )
-                if k in out:
-                    raise SpecError(
-                        "duplicate key",
-                        location=f"{path}:{k_node.start_mark.line + 1}",
-                        key=_dotted((*key, k)),
-                    )
-                lines[(*key, k)] = k_node.start_mark.line + 1
-                out[k] = convert(v_node, (*key, k))
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [convert(item, (*key, i)) for i, item in enumerate(n.value)]
+    def scalar(n: yaml.Node, key: Key) -> Any:
         try:
             return constructor.construct_object(n)
-        except yaml.constructor.ConstructorError as err:
+        except Exception as err:  # bad tagged values raise ValueError, AttributeError, ...
+            problem = getattr(err, "problem", None) or f"{type(err).__name__}: {err}"
             raise SpecError(
-                f"bad value: {err.problem}",
+                f"bad value: {problem}",
                 location=f"{path}:{n.start_mark.line + 1}",
                 key=_dotted(key),
             ) from None
+
+    def convert(n: yaml.Node, key: Key) -> Any:
+        lines.setdefault(key, n.start_mark.line + 1)
+        if id(n) in active:
+            raise SpecError(
+                "an alias refers to itself (a recursive structure)",
+                location=f"{path}:{n.start_mark.line + 1}",
+                key=_dotted(key),
+            )
+        if isinstance(n, yaml.MappingNode):
+            active.add(id(n))
+            try:
+                constructor.flatten_mapping(n)  # resolve `<<: *anchor` merge keys
+            except yaml.YAMLError as err:
+                raise SpecError(
+                    f"bad merge key: {getattr(err, 'problem', err)}",
+                    location=f"{path}:{n.start_mark.line + 1}",
+                    key=_dotted(key),
+                ) from None
+            out: dict[str, Any] = {}
+            for k_node, v_node in n.value:
+                k = scalar(k_node, key)
+                k_line = k_node.start_mark.line + 1
+                if not isinstance(k, str):
+                    raise SpecError(
+                        f"key {k!r} is not a string", location=f"{path}:{k_line}", key=_dotted(key)
+                    )
+                if k in out:
+                    raise SpecError(
+                        "duplicate key", location=f"{path}:{k_line}", key=_dotted((*key, k))
+                    )
+                lines[(*key, k)] = k_line
+                out[k] = convert(v_node, (*key, k))
+            active.discard(id(n))
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            active.add(id(n))
+            items = [convert(item, (*key, i)) for i, item in enumerate(n.value)]
+            active.discard(id(n))
+            return items
+        return scalar(n, key)
 
     return convert(node, ()), lines
 
@@ -140,8 +161,13 @@ class _Context:
         return SpecError(message, location=location, key=_dotted(key))
 
 
-def _validate(raw: Any, ctx: _Context) -> None:
-    validator = jsonschema.Draft202012Validator(meta_schema())
+def validate_tree(raw: Any, schema: dict[str, Any], path: Path, lines: dict[Key, int]) -> None:
+    """Validate a loaded YAML tree; the first error becomes a SpecError at its key's line."""
+    _validate(raw, _Context(path, lines), schema)
+
+
+def _validate(raw: Any, ctx: _Context, schema: dict[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
     error = best_match(validator.iter_errors(raw))
     if error is None:
         return
@@ -154,20 +180,24 @@ def _validate(raw: Any, ctx: _Context) -> None:
             key = (*key, extra[0])
             message = f"unknown key (allowed: {', '.join(sorted(allowed))})"
     elif error.validator == "oneOf" and error.context:
-        message = _describe_one_of(error)
+        message, field = _describe_one_of(error)
+        key = (*key, field) if field else key
+    elif error.validator == "anyOf" and key[:1] == ("requirements",) and len(key) == 2:
+        message = "a requirement needs `checks` (check ids) or `pending` (the suites to verify it)"
     raise ctx.error(key, message)
 
 
-def _describe_one_of(error: ValidationError) -> str:
+def _describe_one_of(error: ValidationError) -> tuple[str, str]:
+    """The message for a tagged union (auth schemes), and the key it is about."""
     kinds = [s.get("properties", {}).get("type", {}).get("const") for s in error.schema["oneOf"]]
     kind = error.instance.get("type") if isinstance(error.instance, dict) else None
     if kind not in kinds:
-        return f"type must be one of {', '.join(k for k in kinds if k)}"
+        return f"type must be one of {', '.join(k for k in kinds if k)}", "type"
     branch = kinds.index(kind)
     for sub in error.context or ():
         if sub.relative_schema_path and sub.relative_schema_path[0] == branch:
-            return sub.message
-    return error.message
+            return sub.message, ""
+    return error.message, ""
 
 
 def _check_json_schema(schema: Any, key: Key, ctx: _Context) -> None:
@@ -332,9 +362,10 @@ def _cross_check(spec: Spec, ctx: _Context, known_checks: Collection[str] | None
                 (*key, "events", "resume", "endpoint"), f"no endpoint named {resume.endpoint!r}"
             )
     for scheme in spec.auth.values():
+        field = "token" if scheme.type == "bearer" else "value"
         for ref in references(scheme.value):
             if ref not in names:
-                raise ctx.error(("auth", scheme.name), f"${{{ref}}} is not a variable")
+                raise ctx.error(("auth", scheme.name, field), f"${{{ref}}} is not a variable")
         if scheme.issued_by and scheme.issued_by not in spec.flows:
             raise ctx.error(
                 ("auth", scheme.name, "issued_by"), f"no flow named {scheme.issued_by!r}"
@@ -372,7 +403,7 @@ def load_spec(path: str | Path, *, known_checks: Collection[str] | None = None) 
     path = Path(path)
     raw, lines = load_yaml(path)
     ctx = _Context(path, lines)
-    _validate(raw, ctx)
+    _validate(raw, ctx, meta_schema())
     reference = raw.get("reference")
     spec = Spec(
         name=raw["name"],

@@ -7,11 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import best_match
-
-from streamconform.errors import SpecError
-from streamconform.model.load import load_yaml
+from streamconform.model.load import load_yaml, validate_tree
 
 __all__ = ["Profile", "TargetSettings", "load_profile"]
 
@@ -70,14 +66,7 @@ def load_profile(path: str | Path) -> Profile:
     """Load and validate a target profile (YAML)."""
     path = Path(path)
     raw, lines = load_yaml(path)
-    error = best_match(jsonschema.Draft202012Validator(_SCHEMA).iter_errors(raw))
-    if error is not None:
-        key = tuple(error.absolute_path)
-        line = lines.get(key)
-        location = f"{path}:{line}" if line else str(path)
-        raise SpecError(
-            error.message, location=location, key=".".join(map(str, key)) or "(top level)"
-        )
+    validate_tree(raw, _SCHEMA, path, lines)
     return Profile(
         str(path),
         _settings(raw),
