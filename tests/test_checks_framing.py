@@ -635,6 +635,12 @@ TEXT_CASES = [
         b"Event: the launch is at noon.\r\nData: see the appendix.\r\n",
     ),
     text(NO_FRAMING, "prose-without-newlines", "Hello — wörld! 😀".encode()),
+    text(NO_FRAMING, "one-json-object-as-the-answer", b'{"title": "Photosynthesis", "words": 120}'),
+    text(
+        NO_FRAMING,
+        "two-json-examples-in-four-lines-of-prose",
+        b'Two shapes work:\n{"a": 1}\n{"b": 2}\nPick either one.\n',
+    ),
 ]
 
 

@@ -80,7 +80,8 @@ def content_type_framing(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 )
 def cache_control(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     value = t.header("cache-control")
-    directives = {d.split("=", 1)[0].strip().lower() for d in (value or "").split(",")}
+    # `no-cache="Set-Cookie"` (with field names) still lets a cache reuse the response
+    directives = {d.strip().lower() for d in (value or "").split(",")}
     if not directives & {"no-cache", "no-store"}:
         shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
         yield Finding("Cache-Control: no-cache", shown)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from streamconform.checks.registry import Finding, check
@@ -13,18 +14,22 @@ from streamconform.transcript import Transcript
 _SSE_FIELD = re.compile(r"(data|event|id|retry):")
 _SDK_PART = re.compile(r"[0-9a-z]:([\"{\[].*)")  # AI SDK data-stream parts such as 0:"text"
 _LINES_LOOKED_AT = 200
+_MANY = 3
+_SSE = "SSE field lines"
+_NDJSON = "NDJSON objects"
+_SDK = "AI SDK data-stream parts"
 
 
 def framing_of(line: str) -> str | None:
     """Which foreign framing a line of a text stream carries, if any."""
     if _SSE_FIELD.match(line):
-        return "an SSE field line"
+        return _SSE
     stripped = line.strip()
     if stripped.startswith("{") and isinstance(parse_json(stripped)[0], dict):
-        return "an NDJSON object"
+        return _NDJSON
     part = _SDK_PART.fullmatch(stripped)
     if part and parse_json(part.group(1))[0] is not NOT_JSON:
-        return "an AI SDK data-stream part"
+        return _SDK
     return None
 
 
@@ -40,25 +45,29 @@ def framing_of(line: str) -> str | None:
     framings={Framing.TEXT},
 )
 def no_framing(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    """Framed when one framing dominates: at least half the lines, and either the first
+    line or at least three lines. One JSON object alone is not NDJSON (a workflow may
+    well answer with JSON), and a JSON example inside prose is prose.
+    """
     text = "".join(e.data for e in t.events)
     offset = 0
-    first_line: int | None = None
-    framed: list[tuple[int, str, str]] = []
-    nonempty = 0
+    lines: list[tuple[int, str | None, str]] = []
     for line in text.split("\n")[:_LINES_LOOKED_AT]:
         if line.strip():
-            nonempty += 1
-            first_line = offset if first_line is None else first_line
-            kind = framing_of(line)
-            if kind:
-                framed.append((offset, kind, line))
+            lines.append((offset, framing_of(line), line))
         offset += len(line.encode("utf-8", "replace")) + 1
-    if not framed:
+    counts = Counter(kind for _, kind, _ in lines if kind)
+    if not counts:
         return
-    if framed[0][0] == first_line or (len(framed) >= 2 and 2 * len(framed) >= nonempty):
-        where, kind, line = framed[0]
-        yield Finding(
-            "plain text",
-            f"{len(framed)} of {nonempty} lines look framed; first is {kind}: {line[:80]!r}",
-            where,
-        )
+    kind, count = counts.most_common(1)[0]
+    starts_framed = lines[0][1] == kind
+    if 2 * count < len(lines) or not (starts_framed or count >= _MANY):
+        return
+    if kind == _NDJSON and count < 2:
+        return
+    where, _, first = next(entry for entry in lines if entry[1] == kind)
+    yield Finding(
+        "plain text",
+        f"{count} of {len(lines)} lines are {kind}; the first: {first[:80]!r}",
+        where,
+    )
