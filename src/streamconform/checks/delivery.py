@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.checks.registry import Finding, Untestable, check, from_notes
 from streamconform.model.spec import Endpoint, Level
 from streamconform.transcript import End, Transcript
 
@@ -34,8 +34,7 @@ _BOUND_BREACHES = {
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream",
 )
 def utf8_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for note in t.notes_of("encoding.utf8.invalid"):
-        yield Finding("valid UTF-8", "invalid UTF-8 byte sequence", note.offset, note.event_index)
+    yield from from_notes(t, "encoding.utf8.invalid", "valid UTF-8")
 
 
 @check(
@@ -86,5 +85,4 @@ def bounds_respected(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
             t.body_bytes,
             len(t.events),
         )
-    for note in t.notes_of("stream.event.too-large"):
-        yield Finding("events within the size limit", note.detail, note.offset, note.event_index)
+    yield from from_notes(t, "stream.event.too-large", "events within the size limit")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from streamconform.checks.registry import Finding, check
+from streamconform.checks.registry import Finding, check, from_notes
 from streamconform.model.spec import Endpoint, Framing, Level
 from streamconform.transcript import Transcript
 
@@ -24,8 +24,7 @@ NDJSON_SPEC = "https://github.com/ndjson/ndjson-spec"
 )
 def line_json_object(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     for kind in ("ndjson.line.not-json", "ndjson.line.not-object"):
-        for note in t.notes_of(kind):
-            yield Finding("one JSON object on the line", note.detail, note.offset, note.event_index)
+        yield from from_notes(t, kind, "one JSON object on the line")
 
 
 @check(
@@ -39,8 +38,7 @@ def line_json_object(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     framings=_NDJSON,
 )
 def line_terminated(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for note in t.notes_of("ndjson.line.unterminated"):
-        yield Finding("a final \\n", note.detail, note.offset, note.event_index)
+    yield from from_notes(t, "ndjson.line.unterminated", "a final \n")
 
 
 @check(
@@ -54,8 +52,7 @@ def line_terminated(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     framings=_NDJSON,
 )
 def line_no_blank(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for note in t.notes_of("ndjson.line.blank"):
-        yield Finding("no blank line", note.detail, note.offset, note.event_index)
+    yield from from_notes(t, "ndjson.line.blank", "no blank line")
 
 
 @check(
@@ -69,5 +66,4 @@ def line_no_blank(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     framings=_NDJSON,
 )
 def line_no_cr(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for note in t.notes_of("ndjson.line.cr"):
-        yield Finding("\\n line endings", note.detail, note.offset, note.event_index)
+    yield from from_notes(t, "ndjson.line.cr", "\n line endings")

@@ -7,7 +7,7 @@ this transcript raises Untestable with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from streamconform.model.spec import Endpoint, Framing, Level
@@ -20,6 +20,7 @@ __all__ = [
     "Finding",
     "Untestable",
     "check",
+    "from_notes",
     "not_applicable",
 ]
 
@@ -35,6 +36,12 @@ class Finding:
     actual: str
     offset: int | None = None
     event_index: int | None = None
+
+
+def from_notes(t: Transcript, kind: str, expected: str) -> Iterator[Finding]:
+    """One finding per decoder note of a kind: the note says what arrived and where."""
+    for note in t.notes_of(kind):
+        yield Finding(expected, note.detail, note.offset, note.event_index)
 
 
 class Untestable(Exception):

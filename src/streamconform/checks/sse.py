@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from streamconform.checks.registry import WHATWG_SSE, Finding, check
+from streamconform.checks.registry import WHATWG_SSE, Finding, check, from_notes
 from streamconform.model.spec import Endpoint, Framing, Level
 from streamconform.transcript import Transcript
 
@@ -29,10 +29,7 @@ def _misspelt(name: str) -> str | None:
     framings=_SSE,
 )
 def bom_leading_only(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for note in t.notes_of("sse.bom.not-leading"):
-        yield Finding(
-            "no U+FEFF after the start of the stream", note.detail, note.offset, note.event_index
-        )
+    yield from from_notes(t, "sse.bom.not-leading", "no U+FEFF after the start of the stream")
 
 
 @check(
@@ -46,10 +43,7 @@ def bom_leading_only(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     framings=_SSE,
 )
 def event_terminated(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for note in t.notes_of("sse.event.unterminated"):
-        yield Finding(
-            "a blank line after the last event", note.detail, note.offset, note.event_index
-        )
+    yield from from_notes(t, "sse.event.unterminated", "a blank line after the last event")
 
 
 @check(
@@ -106,8 +100,7 @@ def field_known(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     framings=_SSE,
 )
 def retry_digits_only(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for note in t.notes_of("sse.retry.invalid"):
-        yield Finding("retry: <ASCII digits>", note.detail, note.offset, note.event_index)
+    yield from from_notes(t, "sse.retry.invalid", "retry: <ASCII digits>")
 
 
 @check(
@@ -121,8 +114,7 @@ def retry_digits_only(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     framings=_SSE,
 )
 def id_no_nul(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for note in t.notes_of("sse.id.nul"):
-        yield Finding("an id without U+0000", note.detail, note.offset, note.event_index)
+    yield from from_notes(t, "sse.id.nul", "an id without U+0000")
 
 
 def _data_is_json(ep: Endpoint) -> str | None:
@@ -163,7 +155,4 @@ def data_json(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     framings=_SSE,
 )
 def event_has_data(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for note in t.notes_of("sse.event.no-data"):
-        yield Finding(
-            "a data: line in every block with event:", note.detail, note.offset, note.event_index
-        )
+    yield from from_notes(t, "sse.event.no-data", "a data: line in every block with event:")

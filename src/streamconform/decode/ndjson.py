@@ -8,7 +8,7 @@ object, or a last line with no LF (which such readers never process), is a failu
 from __future__ import annotations
 
 from streamconform.decode.events import NOT_JSON, Event, NoteLog, parse_json
-from streamconform.decode.utf8 import decode_strict
+from streamconform.decode.utf8 import bad_bytes, decode_strict
 
 __all__ = ["NDJSONDecoder"]
 
@@ -100,7 +100,7 @@ class NDJSONDecoder:
             raw = raw[:-1]
         text, bad = decode_strict(raw)
         for index in bad:
-            self.log.add("encoding.utf8.invalid", start + index, "", self._index)
+            self.log.add("encoding.utf8.invalid", start + index, bad_bytes(raw, index), self._index)
         if not text.strip():
             self.log.add("ndjson.line.blank", start, "blank line", self._index)
             return

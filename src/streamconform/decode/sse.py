@@ -9,7 +9,7 @@ character, so a character split across chunks is simply held with its line.
 from __future__ import annotations
 
 from streamconform.decode.events import Event, NoteLog, parse_json
-from streamconform.decode.utf8 import decode_strict
+from streamconform.decode.utf8 import bad_bytes, decode_strict
 
 __all__ = ["SSEDecoder"]
 
@@ -119,7 +119,12 @@ class SSEDecoder:
         lost_line = bool(incomplete) and not self._discarding_line
         if lost_line:
             for index in decode_strict(incomplete)[1]:
-                self.log.add("encoding.utf8.invalid", start + index, "", self._index)
+                self.log.add(
+                    "encoding.utf8.invalid",
+                    start + index,
+                    bad_bytes(incomplete, index),
+                    self._index,
+                )
             lost_line = incomplete[:1] != b":"
         if self._data or self._block_has_id or lost_line:
             where = self._block_start if self._block_start >= 0 else start
@@ -176,7 +181,9 @@ class SSEDecoder:
         except UnicodeDecodeError:
             text, bad = decode_strict(content)
             for index in bad:
-                self.log.add("encoding.utf8.invalid", start + index, "", self._index)
+                self.log.add(
+                    "encoding.utf8.invalid", start + index, bad_bytes(content, index), self._index
+                )
         if content[0] == _COLON:
             return  # comment
         colon = text.find(":")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streamconform.decode.events import Event, NoteLog
-from streamconform.decode.utf8 import decode_strict, incomplete_tail
+from streamconform.decode.utf8 import bad_bytes, decode_strict, incomplete_tail
 
 __all__ = ["TextDecoder"]
 
@@ -42,7 +42,7 @@ class TextDecoder:
         self._offset += len(raw)
         text, bad = decode_strict(raw)
         for index in bad:
-            self.log.add("encoding.utf8.invalid", start + index, "", self._index)
+            self.log.add("encoding.utf8.invalid", start + index, bad_bytes(raw, index), self._index)
         event = Event(index=self._index, offset=start, end=self._offset, time=time, data=text)
         self._index += 1
         return [event]

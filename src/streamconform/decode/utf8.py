@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["decode_strict", "incomplete_tail"]
+__all__ = ["bad_bytes", "decode_strict", "incomplete_tail"]
 
 
 def decode_strict(raw: bytes) -> tuple[str, list[int]]:
@@ -37,3 +37,8 @@ def incomplete_tail(raw: bytes) -> int:
             return 0
         return back if back < need else 0
     return 0
+
+
+def bad_bytes(raw: bytes, index: int) -> str:
+    """A note's detail for invalid UTF-8: the bytes from where decoding failed."""
+    return f"invalid UTF-8 starting at bytes {raw[index : index + 4].hex(' ')}"

@@ -56,6 +56,13 @@ class Deployment:
         return out
 
 
+def _fid(request: Request) -> int:
+    try:
+        return int(request.query_params.get("fid", ""))
+    except ValueError:
+        raise HTTPProblem(400, "bad_request", "fid must be an integer") from None
+
+
 def _script(prompt: str, action: str, session_id: str) -> list[tuple[float, dict[str, Any]]]:
     """(seconds into the generation, message) for one prompt: a deterministic run."""
     return [
@@ -119,11 +126,7 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
 
     async def get_one(request: Request) -> Response:
         authorise(request)
-        try:
-            fid = int(request.query_params.get("fid", ""))
-        except ValueError:
-            raise HTTPProblem(400, "bad_request", "fid must be an integer") from None
-        dep = deployments.get((fid, request.query_params.get("name", "")))
+        dep = deployments.get((_fid(request), request.query_params.get("name", "")))
         if dep is None:
             raise HTTPProblem(404, "not_found", "deployment not found")
         return JSONResponse(dep.view(loop_time()))
@@ -131,10 +134,7 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
     async def list_or_delete(request: Request) -> Response:
         authorise(request)
         if request.method == "GET":
-            try:
-                fid = int(request.query_params.get("fid", ""))
-            except ValueError:
-                raise HTTPProblem(400, "bad_request", "fid must be an integer") from None
+            fid = _fid(request)
             now = loop_time()
             views = [
                 {k: v for k, v in d.view(now).items() if k != "namespace" and k != "url"}
