@@ -226,3 +226,103 @@ def test_an_unreachable_target_is_a_target_error(tmp_path: Path) -> None:
     run = ConformanceRun(RunConfig(specs=[spec], target=url), environ={})
     with pytest.raises(TargetError, match="cannot reach target"):
         run.judge(run.cases("framing")[0])
+
+
+SETUP_SPEC = """\
+streamconform: 1
+name: setup
+title: A stream that needs a session id from a setup request
+source: {document: test}
+endpoints:
+  session:
+    method: POST
+    path: /session
+    timing: {response_timeout: 1}
+  events:
+    method: GET
+    path: /events
+    framing: sse
+    content_types: [text/event-stream]
+    query: {session: "${session_id}"}
+    setup: [open_session]
+    timing: {idle_timeout: 1, max_duration: 1}
+flows:
+  open_session:
+    steps:
+      - endpoint: session
+        capture: {session_id: /id}
+requirements:
+  - id: r
+    quote: q
+    level: MUST
+    checks: [http.status.success]
+"""
+
+
+def setup_app(session: Callable[[Request], Response] | Callable[..., object]) -> Starlette:
+    async def events(request: Request) -> Response:
+        assert request.query_params["session"] == "s-1"
+        return StreamingResponse(paced(TICKS)(), media_type="text/event-stream", headers=HEADERS)
+
+    return Starlette(
+        routes=[Route("/session", session, methods=["POST"]), Route("/events", events)]
+    )
+
+
+def judge_setup(tmp_path: Path, app: Starlette) -> tuple[dict[str, Outcome], str]:
+    spec = tmp_path / "setup.yaml"
+    spec.write_text(SETUP_SPEC)
+    with BackgroundServer(app) as server:
+        run = ConformanceRun(RunConfig(specs=[spec], target=server.url), environ={})
+        try:
+            results = [run.judge(case) for case in run.cases("framing")]
+        finally:
+            run.close()
+    status = next(r for r in results if r.check == "http.status.success")
+    # sse.data.json does not apply: this spec declares no JSON events
+    return {r.check: r.outcome for r in results if r.check != "sse.data.json"}, status.message
+
+
+async def good_session(request: Request) -> Response:
+    return Response(b'{"id": "s-1"}', media_type="application/json")
+
+
+def test_a_setup_flow_feeds_its_capture_into_the_stream_request(tmp_path: Path) -> None:
+    outcomes, _ = judge_setup(tmp_path, setup_app(good_session))
+    assert set(outcomes.values()) == {Outcome.PASS}, outcomes
+
+
+async def trickling_session(request: Request) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        while True:
+            await asyncio.sleep(0.2)
+            yield b" "
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
+async def refused_session(request: Request) -> Response:
+    return Response(b'{"error":"quota"}', status_code=429, media_type="application/json")
+
+
+async def empty_session(request: Request) -> Response:
+    return Response(b'{"other": 1}', media_type="application/json")
+
+
+@pytest.mark.parametrize(
+    ("session", "reason"),
+    [
+        pytest.param(trickling_session, "no complete answer within 2.0 s", id="never-finishes"),
+        pytest.param(refused_session, "expected status 200, got 429", id="error-status"),
+        pytest.param(empty_session, "nothing at /id to capture as session_id", id="no-capture"),
+    ],
+)
+def test_a_failed_setup_fails_the_stream_and_leaves_the_rest_untestable(
+    tmp_path: Path, session: Callable[..., object], reason: str
+) -> None:
+    started = time.monotonic()
+    outcomes, message = judge_setup(tmp_path, setup_app(session))
+    assert time.monotonic() - started < 15
+    assert outcomes.pop("http.status.success") is Outcome.FAIL
+    assert reason in message
+    assert set(outcomes.values()) == {Outcome.UNTESTABLE}

@@ -11,14 +11,34 @@ from typing import Any
 import httpx
 
 from streamconform.engine.redact import Redactor
-from streamconform.engine.requests import plan_request, scaled
+from streamconform.engine.requests import Timeouts, plan_request, scaled
 from streamconform.errors import SetupError
-from streamconform.model.spec import FlowStep, Spec
+from streamconform.model.spec import Endpoint, FlowStep, Spec
 
 __all__ = ["describe_http_error", "resolve_pointer", "run_flow"]
 
 _MISSING = object()
 _MAX_SETUP_BODY = 1 << 20
+
+
+def _step_deadline(endpoint: Endpoint, scale: float) -> float:
+    """A setup request may take as long as its endpoint's own bounds allow."""
+    timeouts = Timeouts.for_endpoint(endpoint, scale)
+    return timeouts.max_duration if endpoint.is_stream else timeouts.response
+
+
+async def _fetch(client: httpx.AsyncClient, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+    """Send a request and read at most _MAX_SETUP_BODY bytes of its answer."""
+    response = await client.send(request, stream=True)
+    body = bytearray()
+    try:
+        async for piece in response.aiter_bytes():
+            body += piece
+            if len(body) >= _MAX_SETUP_BODY:
+                break
+    finally:
+        await response.aclose()
+    return response, bytes(body[:_MAX_SETUP_BODY])
 
 
 def resolve_pointer(document: Any, pointer: str) -> Any:
@@ -89,11 +109,14 @@ async def run_flow(
                 headers=step.headers,
             )
             redactor.add(*plan.secrets)
+            limit = _step_deadline(endpoint, scale)
             try:
-                response = await client.send(plan.build(client))
+                async with asyncio.timeout(limit):
+                    response, body = await _fetch(client, plan.build(client))
+            except TimeoutError:
+                raise SetupError(f"{where}: no complete answer within {limit:.1f} s") from None
             except httpx.HTTPError as err:
                 raise SetupError(redactor.text(f"{where}: {describe_http_error(err)}")) from None
-            body = response.content[:_MAX_SETUP_BODY]
             log(redactor.text(f"{plan.method} {plan.url} -> {response.status_code}"))
             expected = step.expect or endpoint.success
             if response.status_code not in expected:
