@@ -151,6 +151,8 @@ def _command_run(args: argparse.Namespace) -> int:
         f"--report-dir={report_dir}",
         "-o",
         "junit_family=xunit2",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
     ]
     for spec in args.spec:
         argv += ["--spec", str(Path(spec).resolve())]

@@ -223,9 +223,8 @@ class ResultsReporter:
         if shown:
             terminalreporter.section("streamconform warnings and untestable cases", sep="-")
             for result in shown:
-                first = result.message.splitlines()[0] if result.message else ""
                 terminalreporter.write_line(
-                    f"{result.outcome.value.upper():<10} {result.id}: {first}"
+                    f"{result.outcome.value.upper():<10} {result.id}: {_gist(result.message)}"
                 )
         if self.summary is not None:
             terminalreporter.write_line(f"streamconform: summary written to {self.summary}")

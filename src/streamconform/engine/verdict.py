@@ -103,7 +103,8 @@ def _message(
     for more in findings[1:_FINDINGS_SHOWN]:
         lines.append(f"Also: {more.actual} at {_where(t, more)}")
     if len(findings) > _FINDINGS_SHOWN:
-        lines.append(f"… and {len(findings) - _FINDINGS_SHOWN} more findings of this check")
+        more = len(findings) - _FINDINGS_SHOWN
+        lines.append(f"… and {more} more finding{'s' if more > 1 else ''} of this check")
     dropped = sum(t.notes_dropped.values())
     if dropped:
         lines.append(f"({dropped} further framing notes were counted but not kept)")
