@@ -141,6 +141,7 @@ class ConformanceRun:
             raise SpecError(f"--var {unknown[0]}: no spec declares this variable")
         env = os.environ if environ is None else environ
         self.bindings = {s.name: self._bind(s, profile, env) for s in self.specs}
+        self.specs = [self.bindings[s.name].spec for s in self.specs]
         self.redactor = Redactor()
         for binding in self.bindings.values():
             secret = binding.spec.secret_variables
@@ -150,6 +151,8 @@ class ConformanceRun:
 
     def _bind(self, spec: Spec, profile: Profile | None, env: Mapping[str, str]) -> Binding:
         settings = profile.for_spec(spec.name) if profile else None
+        if profile is not None:
+            spec = profile.apply(spec)
         target = self.config.target or (settings.target if settings else None)
         if target:
             origin = "--target" if self.config.target else "target profile"

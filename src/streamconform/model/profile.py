@@ -1,13 +1,18 @@
-"""Target profiles: which server to test and the values its spec variables take there."""
+"""Target profiles: which server to test, the values its spec variables take there, and
+where the target departs from a spec's assumptions (another path or method for an
+endpoint the documentation left open)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from streamconform.errors import SpecError
 from streamconform.model.load import load_yaml, validate_tree
+from streamconform.model.spec import Spec
+from streamconform.model.templates import path_params, references
 
 __all__ = ["Profile", "TargetSettings", "load_profile"]
 
@@ -23,11 +28,31 @@ _SETTINGS = {
         },
     },
 }
+_TEMPLATES = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+_ENDPOINT = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+        "path": {"type": "string", "pattern": "^/"},
+        "headers": _TEMPLATES,
+        "query": _TEMPLATES,
+        "body": {},
+        "success": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+    },
+}
+_PER_SPEC = {
+    **_SETTINGS,
+    "properties": {
+        **_SETTINGS["properties"],
+        "endpoints": {"type": "object", "additionalProperties": _ENDPOINT},
+    },
+}
 _SCHEMA = {
     **_SETTINGS,
     "properties": {
         **_SETTINGS["properties"],
-        "specs": {"type": "object", "additionalProperties": _SETTINGS},
+        "specs": {"type": "object", "additionalProperties": _PER_SPEC},
     },
 }
 
@@ -39,6 +64,7 @@ class TargetSettings:
     target: str | None = None
     time_scale: float | None = None
     vars: Mapping[str, Any] = field(default_factory=dict)
+    endpoints: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +81,41 @@ class Profile:
             target=own.target or self.shared.target,
             time_scale=own.time_scale or self.shared.time_scale,
             vars={**self.shared.vars, **own.vars},
+            endpoints=own.endpoints,
         )
+
+    def apply(self, spec: Spec) -> Spec:
+        """The spec with this profile's endpoint overrides for it applied."""
+        overrides = self.for_spec(spec.name).endpoints
+        if not overrides:
+            return spec
+        captures = {n for f in spec.flows.values() for step in f.steps for n in step.capture}
+        names = set(spec.variables) | captures
+        endpoints = dict(spec.endpoints)
+        for name, changes in overrides.items():
+            where = f"{self.path}: specs.{spec.name}.endpoints.{name}"
+            if name not in endpoints:
+                raise SpecError(f"{where}: {spec.name} has no endpoint {name!r}")
+            path = changes.get("path", endpoints[name].path)
+            unknown = [p for p in path_params(path) if p not in names]
+            if unknown:
+                raise SpecError(f"{where}: path parameter {{{unknown[0]}}} is not a variable")
+            for ref in references(changes):
+                if ref not in names:
+                    raise SpecError(f"{where}: ${{{ref}}} is not a variable")
+            if "success" in changes:
+                changes = {**changes, "success": tuple(changes["success"])}
+            endpoints[name] = replace(endpoints[name], **changes)
+        return replace(spec, endpoints=endpoints)
 
 
 def _settings(raw: Mapping[str, Any]) -> TargetSettings:
-    return TargetSettings(raw.get("target"), raw.get("time_scale"), dict(raw.get("vars", {})))
+    return TargetSettings(
+        raw.get("target"),
+        raw.get("time_scale"),
+        dict(raw.get("vars", {})),
+        dict(raw.get("endpoints", {})),
+    )
 
 
 def load_profile(path: str | Path) -> Profile:

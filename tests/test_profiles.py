@@ -1,0 +1,98 @@
+"""Target profiles: variables and endpoint overrides where a target departs from a spec's
+assumptions, shown against a real server that starts Prism runs somewhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from streamconform.engine.run import ConformanceRun, RunConfig
+from streamconform.engine.verdict import Outcome
+from streamconform.errors import SpecError
+from streamconform.model import load_spec, resolve_variables
+from streamconform.servers import BackgroundServer, reference_app_for
+
+ROOT = Path(__file__).resolve().parents[1]
+PRISM = ROOT / "specs" / "prism-agents.yaml"
+KEYS = {"api_key": "prism-ref-key-full-scope", "unscoped_api_key": "prism-ref-key-no-read-scope"}
+
+
+class StartsRunsElsewhere:
+    """The reference Prism server, but runs start at POST /agents/{id}/start."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if path.endswith("/runs"):
+            path = "/not-here"
+        elif path.startswith("/agents/") and path.endswith("/start"):
+            path = "/v1/deployments/" + path.split("/")[2] + "/runs"
+        await self.app({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> BackgroundServer:
+    spec = load_spec(PRISM)
+    variables = resolve_variables(spec, overrides={}, profile={}, environ={})
+    app = StartsRunsElsewhere(reference_app_for(spec, variables, spec.reference.time_scale))
+    with BackgroundServer(app) as server:
+        yield server
+
+
+def outcomes(profile: Path | None, target: str) -> dict[str, Outcome]:
+    run = ConformanceRun(
+        RunConfig(specs=[PRISM], target=target, profile=profile, variables=KEYS, time_scale=0.004),
+        environ={},
+    )
+    try:
+        return {case.check.id: run.judge(case).outcome for case in run.cases("framing")}
+    finally:
+        run.close()
+
+
+def test_the_spec_assumption_fails_on_a_target_that_differs(elsewhere: BackgroundServer) -> None:
+    result = outcomes(None, elsewhere.url)
+    assert result["http.status.success"] is Outcome.FAIL  # the trigger flow got a 404
+
+
+def test_an_endpoint_override_in_the_profile_fits_the_target(
+    elsewhere: BackgroundServer, tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        "specs:\n"
+        "  prism-agents:\n"
+        "    endpoints:\n"
+        "      start_run: {path: '/agents/{deployment_id}/start', success: [201]}\n"
+    )
+    result = outcomes(profile, elsewhere.url)
+    assert set(result.values()) == {Outcome.PASS}, result
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        pytest.param(
+            "nope: {path: /x}", "prism-agents has no endpoint 'nope'", id="unknown-endpoint"
+        ),
+        pytest.param(
+            "start_run: {path: '/x/{who}'}", "path parameter {who}", id="unknown-path-param"
+        ),
+        pytest.param(
+            "start_run: {body: {input: '${who}'}}", "${who} is not a variable", id="unknown-var"
+        ),
+        pytest.param("start_run: {verb: GET}", "unknown key", id="unknown-field"),
+    ],
+)
+def test_a_bad_override_names_the_profile_and_endpoint(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(f"specs:\n  prism-agents:\n    endpoints:\n      {override}\n")
+    with pytest.raises(SpecError, match=r"profile\.yaml") as err:
+        ConformanceRun(RunConfig(specs=[PRISM], profile=profile), environ={})
+    assert message in str(err.value)
