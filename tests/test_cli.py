@@ -121,13 +121,18 @@ def test_run_against_the_reference_servers_passes_and_writes_reports(tmp_path: P
     assert set(first) >= {"id", "suite", "endpoint", "level", "outcome", "message", "requirement"}
     suites = ET.parse(tmp_path / "reports" / "junit.xml").getroot()
     assert int(suites.find("testsuite").get("tests")) == sum(summary["totals"].values())
-    labels = [
-        json.loads(p.read_text())
-        for p in (tmp_path / "reports" / "allure-results").glob("*-result.json")
-    ]
-    assert labels and all(
-        {"epic", "feature", "story", "severity"} <= {x["name"] for x in r["labels"]} for r in labels
+    allure = tmp_path / "reports" / "allure-results"
+    results = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
+    assert len(results) == sum(summary["totals"].values())
+    for result in results:
+        assert {"epic", "feature", "story", "severity"} <= {x["name"] for x in result["labels"]}
+    attached = [a for r in results for a in r.get("attachments", [])]
+    assert attached and all(
+        (allure / a["source"]).read_text().startswith(("GET ", "POST ")) for a in attached
     )
+    again = cli("run", "--select", "prism-agents", cwd=tmp_path)  # a new run starts clean
+    assert again.returncode == 0
+    assert len(list(allure.glob("*-result.json"))) < len(results)
 
 
 def test_failures_name_requirement_expected_actual_where_and_hide_the_secret(

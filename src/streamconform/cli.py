@@ -148,6 +148,7 @@ def _command_run(args: argparse.Namespace) -> int:
         str(suites.parent),
         f"--junitxml={report_dir / 'junit.xml'}",
         f"--alluredir={report_dir / 'allure-results'}",
+        "--clean-alluredir",
         f"--report-dir={report_dir}",
         "-o",
         "junit_family=xunit2",
