@@ -6,6 +6,7 @@ every check is a pure function over it. Times are seconds since the request was 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -87,8 +88,8 @@ class Transcript:
         return [n for n in self.notes if n.kind == kind]
 
     def time_at(self, offset: int) -> float | None:
-        """When the byte at `offset` arrived."""
-        for chunk in self.chunks:
-            if chunk.offset <= offset < chunk.offset + len(chunk.data):
-                return chunk.time
-        return None
+        """When the byte at `offset` arrived (None past the end of what was captured)."""
+        i = bisect.bisect_right(self.chunks, offset, key=lambda c: c.offset) - 1
+        if i < 0 or offset >= self.chunks[i].offset + len(self.chunks[i].data):
+            return None
+        return self.chunks[i].time

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
-
 from streamconform.engine.redact import Redactor
 from streamconform.transcript import Transcript
 
@@ -37,11 +35,6 @@ def _window(t: Transcript, start: int, stop: int) -> bytes:
     return b"".join(pieces)
 
 
-def _time_at(t: Transcript, starts: list[int], offset: int) -> float | None:
-    i = bisect.bisect_right(starts, offset) - 1
-    return t.chunks[i].time if i >= 0 else None
-
-
 def excerpt(t: Transcript, offset: int | None, redactor: Redactor) -> str:
     """The lines around a byte offset, each with arrival time and offset; `>` marks the line."""
     if offset is None or not t.chunks:
@@ -50,7 +43,6 @@ def excerpt(t: Transcript, offset: int | None, redactor: Redactor) -> str:
         return redactor.text("\n".join("  " + line for line in head))
     start = max(0, offset - _CONTEXT_BYTES)
     raw = _window(t, start, offset + _CONTEXT_BYTES)
-    starts = [c.offset for c in t.chunks]
     lines = raw.splitlines(True)
     rows: list[tuple[int, bytes]] = []
     at = start
@@ -63,7 +55,7 @@ def excerpt(t: Transcript, offset: int | None, redactor: Redactor) -> str:
     shown = rows[max(0, marked - _LINES_BEFORE) : marked + _LINES_AFTER + 1]
     out = []
     for row_offset, line in shown:
-        when = _time_at(t, starts, row_offset)
+        when = t.time_at(row_offset)
         stamp = f"+{when:.3f}s" if when is not None else "?"
         text = show_bytes(line)
         if len(text) > _MAX_LINE:
