@@ -48,6 +48,12 @@ class _Capture:
         self.scale = scale
         self.rec = recorder
         self.timeouts = Timeouts.for_endpoint(endpoint, scale)
+        flow = spec.flows.get(endpoint.trigger)
+        secret = {n for step in flow.steps for n in step.secret_captures} if flow else set()
+        # what the trigger flow captures (a run id, say), kept in the transcript
+        self.trigger_names = {
+            n for step in (flow.steps if flow else ()) for n in step.capture if n not in secret
+        }
         self.t0 = time.monotonic()
 
     def now(self) -> float:
@@ -106,6 +112,7 @@ async def _read_stream(
                 rec.finish(End.SETUP_FAILED, f"trigger flow failed: {trigger.exception()}")
                 return
             awaited, trigger, scanned = trigger.result(), None, 0
+            rec.trigger_captures = {k: v for k, v in awaited.items() if k in cap.trigger_names}
         for event in rec.events[scanned:] if trigger is None else ():
             if _is_awaited_terminal(endpoint, event, awaited):
                 if long_lived:

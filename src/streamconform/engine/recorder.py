@@ -60,6 +60,7 @@ class Recorder:
         self.headers_time: float | None = None
         self.end = End.CLOSED
         self.end_detail = ""
+        self.trigger_captures: dict[str, object] = {}
 
     def response(
         self, status: int, headers: Iterable[tuple[str, str]], time: float, http_version: str = ""
@@ -117,4 +118,5 @@ class Recorder:
             duration=duration,
             body_bytes=self.body_bytes,
             setup_log=tuple(self.setup_log),
+            trigger_captures=dict(self.trigger_captures),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from streamconform.servers.common import (
 __all__ = ["build_app"]
 
 READY_AFTER = 20.0  # documented: "may take up to a minute"
+_IDS = uuid.UUID("6f1c2e0a-5d1b-4c8e-9a57-3b1f0e2d4c6a")  # deterministic deployment ids
 
 
 @dataclass(slots=True)
@@ -39,6 +41,7 @@ class Deployment:
     name: str
     created_at: str
     ready_at: float
+    id: str
     display_name: str | None = None
 
     def view(self, now: float) -> dict[str, Any]:
@@ -47,6 +50,7 @@ class Deployment:
             "created_at": self.created_at,
             "namespace": f"miniapp-generator-fid-{self.fid}",
             "name": self.name,
+            "deployment_id": self.id,
             "isReady": ready,
         }
         if ready:
@@ -108,10 +112,10 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
             raise HTTPProblem(401, "unauthorized", "missing or invalid API key")
 
     def find(body: Mapping[str, Any]) -> Deployment:
-        name = body.get("name")
-        fid = body.get("fid")
+        name, wanted_id, fid = body.get("name"), body.get("deployment_id"), body.get("fid")
         for dep in deployments.values():
-            if dep.name == name and (fid is None or dep.fid == fid):
+            same = dep.name == name if name else dep.id == wanted_id
+            if same and (fid is None or dep.fid == fid):
                 return dep
         raise HTTPProblem(404, "not_found", "deployment not found")
 
@@ -120,7 +124,9 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
         body = await json_body(request, spec.endpoints["create_deployment"].body_schema)
         fid = int(body["fid"])
         name = f"server-{250904162435170 + next(names)}"
-        dep = Deployment(fid, name, now_iso(), loop_time() + clock.span(READY_AFTER))
+        dep = Deployment(
+            fid, name, now_iso(), loop_time() + clock.span(READY_AFTER), str(uuid.uuid5(_IDS, name))
+        )
         deployments[(fid, name)] = dep
         return JSONResponse(dep.view(loop_time()))
 
@@ -137,7 +143,7 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
             fid = _fid(request)
             now = loop_time()
             views = [
-                {k: v for k, v in d.view(now).items() if k != "namespace" and k != "url"}
+                {k: v for k, v in d.view(now).items() if k not in ("namespace", "url")}
                 for d in deployments.values()
                 if d.fid == fid
             ]
