@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 from starlette.applications import Starlette
@@ -28,6 +28,7 @@ __all__ = [
     "stream_response",
 ]
 
+T = TypeVar("T")
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _MAX_BODY = 1 << 20
 
@@ -43,6 +44,14 @@ class Clock:
 
     def span(self, seconds: float) -> float:
         return seconds * self.scale
+
+    async def play(self, script: Iterable[tuple[float, T]]) -> AsyncIterator[T]:
+        """Each item of a (documented seconds from the start, item) script, on time."""
+        elapsed = 0.0
+        for at, item in script:
+            await self.sleep(at - elapsed)
+            elapsed = at
+            yield item
 
 
 class HTTPProblem(Exception):

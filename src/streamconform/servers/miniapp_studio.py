@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from streamconform.model.spec import Spec
+from streamconform.model.spec import Endpoint, Spec
 from streamconform.servers.common import (
     Clock,
     HTTPProblem,
@@ -67,7 +67,10 @@ def _fid(request: Request) -> int:
         raise HTTPProblem(400, "bad_request", "fid must be an integer") from None
 
 
-def _script(prompt: str, action: str, session_id: str) -> list[tuple[float, dict[str, Any]]]:
+Script = list[tuple[float, dict[str, Any]]]
+
+
+def _script(prompt: str, action: str, session_id: str) -> Script:
     """(seconds into the generation, message) for one prompt: a deterministic run."""
     return [
         (0.0, {"type": "connection", "message": "Streaming started"}),
@@ -171,27 +174,24 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
             raise HTTPProblem(409, "not_ready", "deployment is not ready yet")
         return dep
 
-    async def prompt(request: Request) -> Response:
+    async def accepted_prompt(request: Request, endpoint: Endpoint) -> Script:
+        """Authorised, valid, for a ready deployment: the generation it starts."""
         authorise(request)
-        body = await json_body(request, prompt_ep.body_schema)
+        body = await json_body(request, endpoint.body_schema)
         ready_deployment(body)
         session = body.get("session_id") or f"sess_{next(sessions):06d}"
-        script = _script(body["prompt"], body.get("action", "code-create"), session)
+        return _script(body["prompt"], body.get("action", "code-create"), session)
+
+    async def prompt(request: Request) -> Response:
+        script = await accepted_prompt(request, prompt_ep)
         await clock.sleep(script[-1][0])
         return JSONResponse({"messages": [message for _, message in script]})
 
     async def prompt_stream(request: Request) -> Response:
-        authorise(request)
-        body = await json_body(request, stream_ep.body_schema)
-        ready_deployment(body)
-        session = body.get("session_id") or f"sess_{next(sessions):06d}"
-        script = _script(body["prompt"], body.get("action", "code-create"), session)
+        script = await accepted_prompt(request, stream_ep)
 
         async def play() -> AsyncIterator[bytes]:
-            elapsed = 0.0
-            for at, message in script:
-                await clock.sleep(at - elapsed)
-                elapsed = at
+            async for message in clock.play(script):
                 yield sse_event(message)
 
         return stream_response(play(), "text/event-stream")

@@ -48,22 +48,27 @@ class Emitted:
         return sse_event(self.data, event=self.event, id=self.id)
 
 
-def run_script(run_id: str, thread_id: str, text: str) -> list[tuple[float, str, dict[str, Any]]]:
-    """(seconds into the run, event type, payload) for one agent run."""
+def run_script(
+    run_id: str, thread_id: str, text: str
+) -> list[tuple[float, tuple[str, dict[str, Any]]]]:
+    """(seconds into the run, (event type, payload)) for one agent run."""
     words = ["Here are five directions", " for your launch:", " bold,", " playful,", " calm."]
     run = {"run_id": run_id}
     return [
-        (0.0, "run_status", {**run, "status": "running"}),
+        (0.0, ("run_status", {**run, "status": "running"})),
         *(
-            (10.0 + 5.0 * i, "token", {**run, "thread_id": thread_id, "delta": w})
+            (10.0 + 5.0 * i, ("token", {**run, "thread_id": thread_id, "delta": w}))
             for i, w in enumerate(words)
         ),
-        (40.0, "tool_call", {**run, "tool": "generate_video", "arguments": {"prompt": text[:60]}}),
-        (70.0, "tool_result", {**run, "tool": "generate_video", "result": {"status": "queued"}}),
-        (80.0, "filesystem", {**run, "path": "out/video-brief.md", "change": "created"}),
-        (90.0, "steering_request", {**run, "summary": "About to post 5 ads to Meta. Approve?"}),
-        (95.0, "run_status", {**run, "status": "waiting_on_human"}),
-        (120.0, "run_status", {**run, "status": "completed"}),
+        (
+            40.0,
+            ("tool_call", {**run, "tool": "generate_video", "arguments": {"prompt": text[:60]}}),
+        ),
+        (70.0, ("tool_result", {**run, "tool": "generate_video", "result": {"status": "queued"}})),
+        (80.0, ("filesystem", {**run, "path": "out/video-brief.md", "change": "created"})),
+        (90.0, ("steering_request", {**run, "summary": "About to post 5 ads to Meta. Approve?"})),
+        (95.0, ("run_status", {**run, "status": "waiting_on_human"})),
+        (120.0, ("run_status", {**run, "status": "completed"})),
     ]
 
 
@@ -88,10 +93,7 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
         return log
 
     async def produce(log: EventLog[Emitted], run_id: str, thread_id: str, text: str) -> None:
-        elapsed = 0.0
-        for at, kind, data in run_script(run_id, thread_id, text):
-            await clock.sleep(at - elapsed)
-            elapsed = at
+        async for kind, data in clock.play(run_script(run_id, thread_id, text)):
             log.append(Emitted(f"evt_{next(event_ids):04d}", kind, data, thread_id))
 
     async def events(request: Request) -> Response:

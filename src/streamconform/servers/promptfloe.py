@@ -93,11 +93,9 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
                 del runs[run_id]
 
     async def produce(log: EventLog[dict[str, Any]], script: Script) -> None:
-        elapsed = 0.0
-        for seq, (at, event) in enumerate(script, 1):
-            await clock.sleep(at - elapsed)
-            elapsed = at
-            log.append({**event, "id": f"evt_{seq:04d}"})
+        seq = itertools.count(1)
+        async for event in clock.play(script):
+            log.append({**event, "id": f"evt_{next(seq):04d}"})
         log.close()
 
     def start(script: Script) -> tuple[str, EventLog[dict[str, Any]]]:
