@@ -212,11 +212,12 @@ def conformance() -> Iterator[Conformance]:
 def test_grammar_regex_reads_the_spec_grammars():
     """The grammar helper accepts the tutorial's example stream and rejects a bad order."""
     miniapp = spec_named("miniapp-studio").endpoints["prompt_stream"].events
-    assert miniapp is not None
+    assert miniapp is not None and miniapp.grammar is not None
     example = ["connection", "system.init", "assistant", "result.success"]
-    assert matches_grammar(miniapp.grammar, example)
-    assert not matches_grammar(miniapp.grammar, ["assistant", "connection", "result.success"])
-    assert not matches_grammar(miniapp.grammar, ["connection", "system.init"])
+    assert matches_grammar(miniapp.grammar.source, example)
+    assert not matches_grammar(miniapp.grammar.source, ["assistant", "connection", "result.success"])
+    assert not matches_grammar(miniapp.grammar.source, ["connection", "system.init"])
+    assert not matches_grammar(miniapp.grammar.source, ["system.init", "connection", "error"])
 
 
 @pytest.mark.parametrize(("spec_name", "endpoint_name"), STREAMS_WITH_EVENTS)
@@ -246,7 +247,7 @@ def test_stream_events_are_declared_valid_and_end_on_a_terminal(
     else:
         assert terminals == [len(labels) - 1], f"events after a terminal one: {labels}"
         assert transcript.end is End.CLOSED, transcript.end_detail
-    assert matches_grammar(rules.grammar, labels), labels
+    assert matches_grammar(rules.grammar.source, labels), labels
 
 
 def test_prism_capture_follows_the_run_its_trigger_started(conformance: Conformance):
@@ -257,7 +258,7 @@ def test_prism_capture_follows_the_run_its_trigger_started(conformance: Conforma
     rules = endpoint.events
     assert rules is not None
     transcript = conformance.run.transcript(spec, endpoint)
-    run_id = transcript.trigger_captures["run_id"]
+    run_id = transcript.captures["run_id"]
     assert [e.payload["run_id"] for e in transcript.events] == [run_id] * len(transcript.events)
     assert rules.label(transcript.events[-1]) == "run_status.completed"
 
@@ -448,7 +449,7 @@ def test_miniapp_blocking_prompt_returns_messages_ending_with_a_result(
     for message, label in zip(messages, labels, strict=True):
         assert label in rules.types, label
         assert schema_errors(rules.types[label].schema, message) == []
-    assert matches_grammar(rules.grammar, labels), labels
+    assert matches_grammar(rules.grammar.source, labels), labels
 
 
 # -- 3. PromptFloe ------------------------------------------------------------------------

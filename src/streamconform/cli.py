@@ -184,7 +184,7 @@ def _command_list(args: argparse.Namespace) -> int:
     width = max(len(c.id) for c in cases)
     for case in cases:
         traced = case.spec.requirements_for(case.check.id, case.endpoint.name)
-        level = effective_level(case.check, traced)
+        level = effective_level(case.check, case.endpoint, traced)
         quotes = "".join(f' | "{r.quote}" [{r.id}]' for r in traced)
         print(f"{case.id:<{width}}  {level.value:<6}  {case.check.requirement}{quotes}")
     return EXIT_OK

@@ -71,7 +71,8 @@ class Transcript:
     duration: float = 0.0
     body_bytes: int = 0
     setup_log: tuple[str, ...] = ()
-    trigger_captures: Mapping[str, object] = field(default_factory=dict)
+    captures: Mapping[str, object] = field(default_factory=dict)
+    variant: str = ""
 
     def header(self, name: str) -> str | None:
         """A response header's value (repeated headers joined by ", "), or None."""

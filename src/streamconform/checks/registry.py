@@ -65,6 +65,12 @@ class Check:
     func: CheckFunc
     applies: Callable[[Endpoint], str | None] | None = None
     needs_stream: bool = True
+    level_for: Callable[[Endpoint], Level] | None = None
+    variants: Callable[[Endpoint], list[str]] | None = None
+
+    def level_at(self, endpoint: Endpoint) -> Level:
+        """The check's level on an endpoint (a spec can soften some, e.g. open types)."""
+        return self.level_for(endpoint) if self.level_for else self.level
 
     def run(self, transcript: Transcript, endpoint: Endpoint) -> list[Finding]:
         return list(self.func(transcript, endpoint))
@@ -84,8 +90,14 @@ def check(
     framings: Iterable[Framing] = ALL_FRAMINGS,
     applies: Callable[[Endpoint], str | None] | None = None,
     needs_stream: bool = True,
+    level_for: Callable[[Endpoint], Level] | None = None,
+    variants: Callable[[Endpoint], list[str]] | None = None,
 ) -> Callable[[CheckFunc], CheckFunc]:
-    """Register a check function under a rule id; a duplicate id is an import-time error."""
+    """Register a check function under a rule id; a duplicate id is an import-time error.
+
+    `variants` names extra captures of the endpoint (filters) the check judges, one by one,
+    instead of the plain capture.
+    """
 
     def register(func: CheckFunc) -> CheckFunc:
         if id in REGISTRY:
@@ -101,6 +113,8 @@ def check(
             func=func,
             applies=applies,
             needs_stream=needs_stream,
+            level_for=level_for,
+            variants=variants,
         )
         return func
 

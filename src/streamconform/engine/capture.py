@@ -21,7 +21,7 @@ from streamconform.engine.recorder import Limits, Recorder
 from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import RequestPlan, Timeouts, plan_request
 from streamconform.errors import SetupError
-from streamconform.model.spec import Endpoint, Spec
+from streamconform.model.spec import Endpoint, Filter, Spec
 from streamconform.transcript import End, RequestRecord, Transcript
 
 __all__ = ["Limits", "capture_stream"]
@@ -39,6 +39,7 @@ class _Capture:
         variables: Mapping[str, Any],
         scale: float,
         recorder: Recorder,
+        variant: Filter | None,
     ) -> None:
         self.client = client
         self.spec = spec
@@ -47,14 +48,23 @@ class _Capture:
         self.values = dict(variables)
         self.scale = scale
         self.rec = recorder
+        self.variant = variant
         self.timeouts = Timeouts.for_endpoint(endpoint, scale)
-        flow = spec.flows.get(endpoint.trigger)
-        secret = {n for step in flow.steps for n in step.secret_captures} if flow else set()
-        # what the trigger flow captures (a run id, say), kept in the transcript
-        self.trigger_names = {
-            n for step in (flow.steps if flow else ()) for n in step.capture if n not in secret
+        if variant is None:
+            self.setup, self.trigger = endpoint.setup, endpoint.trigger
+        else:  # a filter variant brings its own flows: the events it must filter out
+            self.setup, self.trigger = (*endpoint.setup, *variant.setup), variant.trigger
+            recorder.variant = variant.name
+        flows = [spec.flows[n] for n in (*self.setup, self.trigger) if n]
+        secret = {n for f in flows for step in f.steps for n in step.secret_captures}
+        # what the flows capture (a run id, say) is kept in the transcript, secrets aside
+        self.capture_names = {
+            n for f in flows for step in f.steps for n in step.capture if n not in secret
         }
         self.t0 = time.monotonic()
+
+    def keep_captures(self, values: Mapping[str, Any]) -> None:
+        self.rec.captures.update({k: v for k, v in values.items() if k in self.capture_names})
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -103,7 +113,9 @@ async def _read_stream(
     rec, timeouts, endpoint = cap.rec, cap.timeouts, cap.endpoint
     long_lived = bool(endpoint.events and endpoint.events.long_lived)
     close_by: float | None = None
-    awaited: dict[str, Any] = {}
+    key = endpoint.events.key_field if endpoint.events else ""
+    # the run the capture waits for: started by setup (known now) or by the trigger (later)
+    awaited: dict[str, Any] = {key: cap.values[key]} if key in cap.values else {}
     scanned = 0
     body = response.aiter_bytes()
     while True:
@@ -112,7 +124,7 @@ async def _read_stream(
                 rec.finish(End.SETUP_FAILED, f"trigger flow failed: {trigger.exception()}")
                 return
             awaited, trigger, scanned = trigger.result(), None, 0
-            rec.trigger_captures = {k: v for k, v in awaited.items() if k in cap.trigger_names}
+            cap.keep_captures(awaited)
         for event in rec.events[scanned:] if trigger is None else ():
             if _is_awaited_terminal(endpoint, event, awaited):
                 if long_lived:
@@ -149,12 +161,14 @@ async def _read_stream(
 async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
     spec, endpoint, rec = cap.spec, cap.endpoint, cap.rec
     try:
-        for name in endpoint.setup:
+        for name in cap.setup:
             await cap.flow(name, cap.values)
+        cap.keep_captures(cap.values)
         scheme = spec.auth.get(endpoint.auth) if endpoint.auth else None
         if scheme is not None and scheme.issued_by:
             await cap.flow(scheme.issued_by, cap.values)
-        plan = request or plan_request(spec, endpoint, cap.base_url, cap.values)
+        query = {cap.variant.param: cap.variant.value} if cap.variant else None
+        plan = request or plan_request(spec, endpoint, cap.base_url, cap.values, query=query)
     except SetupError as err:
         rec.finish(End.SETUP_FAILED, str(err))
         return
@@ -184,8 +198,8 @@ async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
         if not 200 <= response.status_code < 300:
             await _read_error_body(response, cap)
         else:
-            if endpoint.trigger:
-                trigger = asyncio.create_task(cap.flow(endpoint.trigger, dict(cap.values)))
+            if cap.trigger:
+                trigger = asyncio.create_task(cap.flow(cap.trigger, dict(cap.values)))
             await _read_stream(response, cap, trigger)
     finally:
         if trigger is not None and not trigger.done():
@@ -204,13 +218,15 @@ async def capture_stream(
     redactor: Redactor,
     limits: Limits | None = None,
     request: RequestPlan | None = None,
+    variant: Filter | None = None,
 ) -> Transcript:
     """Run the endpoint's setup, open its stream, and record it until it ends or a bound hits.
 
-    `request` replaces the request the spec describes (other suites send variants).
+    `request` replaces the request the spec describes; `variant` adds a filter to it,
+    with the flows that make events the filter must hold back.
     """
     recorder = Recorder(spec.name, endpoint, limits=limits, redactor=redactor)
-    cap = _Capture(client, spec, endpoint, base_url, variables, scale, recorder)
+    cap = _Capture(client, spec, endpoint, base_url, variables, scale, recorder, variant)
     try:
         await _open_and_read(cap, request)
         duration = cap.now()

@@ -60,7 +60,8 @@ class Recorder:
         self.headers_time: float | None = None
         self.end = End.CLOSED
         self.end_detail = ""
-        self.trigger_captures: dict[str, object] = {}
+        self.captures: dict[str, object] = {}
+        self.variant = ""
 
     def response(
         self, status: int, headers: Iterable[tuple[str, str]], time: float, http_version: str = ""
@@ -118,5 +119,6 @@ class Recorder:
             duration=duration,
             body_bytes=self.body_bytes,
             setup_log=tuple(self.setup_log),
-            trigger_captures=dict(self.trigger_captures),
+            captures=dict(self.captures),
+            variant=self.variant,
         )

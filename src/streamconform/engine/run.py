@@ -10,7 +10,7 @@ import asyncio
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +20,7 @@ from streamconform.engine.capture import capture_stream
 from streamconform.engine.recorder import Limits
 from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import new_client
-from streamconform.engine.verdict import Result, case_id, judge
+from streamconform.engine.verdict import Outcome, Result, case_id, judge
 from streamconform.errors import SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
 from streamconform.model.profile import Profile, load_profile
@@ -31,6 +31,8 @@ from streamconform.transcript import Transcript
 __all__ = ["EMBEDDED", "Binding", "Case", "ConformanceRun", "RunConfig", "parse_assignments"]
 
 EMBEDDED = "embedded"
+# when a check judges several captures, the case takes the gravest of their outcomes
+_SEVERITY_ORDER = [Outcome.SKIP, Outcome.PASS, Outcome.WARN, Outcome.UNTESTABLE, Outcome.FAIL]
 _PROBE_TIMEOUT = 3.0
 
 
@@ -146,7 +148,7 @@ class ConformanceRun:
         for binding in self.bindings.values():
             secret = binding.spec.secret_variables
             self.redactor.add(*(str(v) for k, v in binding.variables.items() if k in secret))
-        self._transcripts: dict[tuple[str, str], Transcript] = {}
+        self._transcripts: dict[tuple[str, str, str], Transcript] = {}
         self._probed: set[str] = set()
 
     def _bind(self, spec: Spec, profile: Profile | None, env: Mapping[str, str]) -> Binding:
@@ -221,12 +223,16 @@ class ConformanceRun:
             binding.server = BackgroundServer(app).start()
         return binding.server.url
 
-    def transcript(self, spec: Spec, endpoint: Endpoint) -> Transcript:
-        """The endpoint's stream, captured on first use and reused by every check."""
-        key = (spec.name, endpoint.name)
+    def transcript(self, spec: Spec, endpoint: Endpoint, variant: str = "") -> Transcript:
+        """The endpoint's stream (or a filter variant of it), captured once and reused."""
+        key = (spec.name, endpoint.name, variant)
         if key not in self._transcripts:
             binding = self.bindings[spec.name]
             base_url = self.base_url(spec)
+            chosen = None
+            if variant:
+                filters = endpoint.events.filters if endpoint.events else ()
+                chosen = next(f for f in filters if f.name == variant)
 
             async def capture() -> Transcript:
                 async with new_client() as client:
@@ -239,25 +245,38 @@ class ConformanceRun:
                         scale=binding.scale,
                         redactor=self.redactor,
                         limits=self.config.limits,
+                        variant=chosen,
                     )
 
             self._transcripts[key] = asyncio.run(capture())
         return self._transcripts[key]
 
     def judge(self, case: Case) -> Result:
-        """The verdict of one case (captures the stream if no earlier case did)."""
+        """The verdict of one case (captures the streams it needs if no earlier case did)."""
         binding = self.bindings[case.spec.name]
-        applicable = not_applicable(case.check, case.endpoint) is None
-        transcript = self.transcript(case.spec, case.endpoint) if applicable else None
-        return judge(
-            case.check,
-            case.spec,
-            case.endpoint,
-            transcript,
-            target=binding.label,
-            strict=self.config.strict,
-            redactor=self.redactor,
-        )
+        chk, spec, endpoint = case.check, case.spec, case.endpoint
+
+        def one(transcript: Transcript | None) -> Result:
+            return judge(
+                chk,
+                spec,
+                endpoint,
+                transcript,
+                target=binding.label,
+                strict=self.config.strict,
+                redactor=self.redactor,
+            )
+
+        if not_applicable(chk, endpoint) is not None:
+            return one(None)
+        if chk.variants is None:
+            return one(self.transcript(spec, endpoint))
+        results = [one(self.transcript(spec, endpoint, v)) for v in chk.variants(endpoint)]
+        worst = max(results, key=lambda r: _SEVERITY_ORDER.index(r.outcome))
+        if worst.outcome is Outcome.PASS:
+            return worst
+        variant = chk.variants(endpoint)[results.index(worst)]
+        return replace(worst, message=f"Variant: {variant}\n{worst.message}")
 
     def close(self) -> None:
         """Stop every embedded server this run started."""

@@ -63,9 +63,10 @@ def _requirement_text(chk: Check, traced: list[Requirement]) -> str:
     return " ".join([chk.requirement, *(f"Spec: {q}" for q in quotes)])
 
 
-def effective_level(chk: Check, traced: list[Requirement]) -> Level:
-    """A check is graded MUST when it is, or when a MUST requirement of the spec traces to it."""
-    if chk.level is Level.MUST or any(r.level is Level.MUST for r in traced):
+def effective_level(chk: Check, endpoint: Endpoint, traced: list[Requirement]) -> Level:
+    """A check is graded MUST when it is one on this endpoint, or when a MUST requirement
+    of the spec traces to it."""
+    if chk.level_at(endpoint) is Level.MUST or any(r.level is Level.MUST for r in traced):
         return Level.MUST
     return Level.SHOULD
 
@@ -127,7 +128,7 @@ def judge(
     """
     traced = spec.requirements_for(chk.id, endpoint.name)
     requirement = _requirement_text(chk, traced)
-    level = effective_level(chk, traced)
+    level = effective_level(chk, endpoint, traced)
 
     def result(outcome: Outcome, message: str) -> Result:
         return Result(

@@ -18,6 +18,7 @@ import yaml
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from streamconform.errors import SpecError
+from streamconform.model.grammar import Grammar, GrammarError, parse_grammar
 from streamconform.model.spec import (
     Assumption,
     AuthScheme,
@@ -25,6 +26,7 @@ from streamconform.model.spec import (
     ErrorCase,
     EventsSpec,
     EventType,
+    Filter,
     Flow,
     FlowStep,
     Framing,
@@ -44,6 +46,7 @@ __all__ = ["load_spec", "load_yaml", "meta_schema", "validate_tree"]
 
 Key = tuple[str | int, ...]
 _MAX_SPEC_BYTES = 4 << 20
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 @cache
@@ -111,6 +114,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[Key, int]]:
             )
         if isinstance(n, yaml.MappingNode):
             active.add(id(n))
+            own = sum(1 for k_node, _ in n.value if k_node.tag != _MERGE)
             try:
                 constructor.flatten_mapping(n)  # resolve `<<: *anchor` merge keys
             except yaml.YAMLError as err:
@@ -120,17 +124,21 @@ def load_yaml(path: Path) -> tuple[Any, dict[Key, int]]:
                     key=_dotted(key),
                 ) from None
             out: dict[str, Any] = {}
-            for k_node, v_node in n.value:
+            merged = len(n.value) - own  # merged pairs come first; later keys override them
+            explicit: set[str] = set()
+            for index, (k_node, v_node) in enumerate(n.value):
                 k = scalar(k_node, key)
                 k_line = k_node.start_mark.line + 1
                 if not isinstance(k, str):
                     raise SpecError(
                         f"key {k!r} is not a string", location=f"{path}:{k_line}", key=_dotted(key)
                     )
-                if k in out:
-                    raise SpecError(
-                        "duplicate key", location=f"{path}:{k_line}", key=_dotted((*key, k))
-                    )
+                if index >= merged:
+                    if k in explicit:
+                        raise SpecError(
+                            "duplicate key", location=f"{path}:{k_line}", key=_dotted((*key, k))
+                        )
+                    explicit.add(k)
                 lines[(*key, k)] = k_line
                 out[k] = convert(v_node, (*key, k))
             active.discard(id(n))
@@ -211,6 +219,32 @@ def _timing(raw: Mapping[str, Any] | None) -> Timing:
     return Timing(**(raw or {}))
 
 
+def _grammar(
+    raw: Mapping[str, Any], types: Mapping[str, EventType], key: Key, ctx: _Context
+) -> Grammar:
+    """Compile the grammar; every label it names is declared, every declared one has a place."""
+    try:
+        grammar = parse_grammar(raw["grammar"])
+    except GrammarError as err:
+        raise ctx.error(key, f"malformed grammar: {err}") from None
+    bases = {label.split(".")[0] for label in types}
+    for pattern in sorted(grammar.labels()):
+        declared = pattern[:-2] in bases if pattern.endswith(".*") else pattern in types
+        if not declared:
+            raise ctx.error(key, f"grammar label {pattern!r} is not a declared event type")
+    covered = [label for label in types if any(_covers(p, label) for p in grammar.labels())]
+    missing = sorted(set(types) - set(covered))
+    if missing:
+        raise ctx.error(key, f"event type {missing[0]!r} has no place in the grammar")
+    return grammar
+
+
+def _covers(pattern: str, label: str) -> bool:
+    if pattern.endswith(".*"):
+        return label == pattern[:-2] or label.startswith(pattern[:-1])
+    return label == pattern
+
+
 def _events(raw: Mapping[str, Any], key: Key, ctx: _Context) -> EventsSpec:
     types = {}
     for label, body in raw["types"].items():
@@ -222,6 +256,7 @@ def _events(raw: Mapping[str, Any], key: Key, ctx: _Context) -> EventsSpec:
             raise ctx.error((*key, "terminal", i), f"terminal label {label!r} has no event type")
     if raw["type_from"] == "json-field" and raw.get("data", "json") != "json":
         raise ctx.error((*key, "data"), "type_from json-field needs data: json")
+    grammar = _grammar(raw, types, (*key, "grammar"), ctx) if "grammar" in raw else None
     resume = raw.get("resume")
     return EventsSpec(
         type_from=raw["type_from"],
@@ -232,11 +267,23 @@ def _events(raw: Mapping[str, Any], key: Key, ctx: _Context) -> EventsSpec:
         non_json_data=tuple(raw.get("non_json_data", ())),
         key_field=raw.get("key_field", ""),
         open_types=raw.get("open_types", False),
-        grammar=raw.get("grammar", ""),
+        grammar=grammar,
         terminal=tuple(raw.get("terminal", ())),
         ids=IdRule(**raw.get("ids", {})),
         resume=Resumption(**resume) if resume else None,
         long_lived=raw.get("long_lived", False),
+        timestamps=tuple(raw.get("timestamps", ())),
+        filters=tuple(
+            Filter(
+                param=f["param"],
+                value=f["value"],
+                field=f["expect"]["field"],
+                equals=f["expect"]["equals"],
+                setup=tuple(f.get("setup", ())),
+                trigger=f.get("trigger", ""),
+            )
+            for f in raw.get("filters", ())
+        ),
     )
 
 
@@ -356,6 +403,16 @@ def _cross_check(spec: Spec, ctx: _Context, known_checks: Collection[str] | None
             for ref in references(getattr(ep, field)):
                 if ref not in names:
                     raise ctx.error((*key, field), f"${{{ref}}} is not a variable")
+        for i, flt in enumerate(ep.events.filters if ep.events else ()):
+            fkey = (*key, "events", "filters", i)
+            for flow in (*flt.setup, *([flt.trigger] if flt.trigger else [])):
+                if flow not in spec.flows:
+                    raise ctx.error(fkey, f"no flow named {flow!r}")
+            for ref in references(flt.value):
+                if ref not in names:
+                    raise ctx.error((*fkey, "value"), f"${{{ref}}} is not a variable")
+            if flt.equals not in names:
+                raise ctx.error((*fkey, "expect", "equals"), f"{flt.equals!r} is not a variable")
         resume = ep.events.resume if ep.events else None
         if resume and resume.via == "cursor" and resume.endpoint not in spec.endpoints:
             raise ctx.error(

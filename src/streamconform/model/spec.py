@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from streamconform.decode.events import Event
+from streamconform.model.grammar import Grammar
 
 __all__ = [
     "Assumption",
@@ -16,6 +17,7 @@ __all__ = [
     "ErrorCase",
     "EventType",
     "EventsSpec",
+    "Filter",
     "Flow",
     "FlowStep",
     "Framing",
@@ -114,6 +116,23 @@ class Resumption:
 
 
 @dataclass(frozen=True, slots=True)
+class Filter:
+    """A query filter and how to show it holds: with `setup`/`trigger` making events of
+    other runs, every event delivered must have `field` equal to the `equals` variable."""
+
+    param: str
+    value: str
+    field: str
+    equals: str
+    setup: tuple[str, ...] = ()
+    trigger: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"filter:{self.param}"
+
+
+@dataclass(frozen=True, slots=True)
 class EventsSpec:
     """The grammar of a stream: event labels, schemas, order, terminals, ids and resumption."""
 
@@ -125,11 +144,13 @@ class EventsSpec:
     non_json_data: tuple[str, ...] = ()
     key_field: str = ""
     open_types: bool = False
-    grammar: str = ""
+    grammar: Grammar | None = None
     terminal: tuple[str, ...] = ()
     ids: IdRule = field(default_factory=IdRule)
     resume: Resumption | None = None
     long_lived: bool = False
+    timestamps: tuple[str, ...] = ()
+    filters: tuple[Filter, ...] = ()
 
     def label(self, event: Event) -> str | None:
         """The event's label for schemas and grammars, or None when it has no readable type."""
