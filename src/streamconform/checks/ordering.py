@@ -183,7 +183,7 @@ def grammar_viable(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
                 )
                 after = " → ".join(history[-4:]) or "the start"
                 yield Finding(
-                    "one of " + (", ".join(expected) or "nothing (the run had ended)"),
+                    f"one of {', '.join(expected)}" if expected else "nothing more: it had ended",
                     f"{label} after {after}{run}",
                     event.offset,
                     event.index,
