@@ -84,10 +84,10 @@ ACCEPTED = [
     pytest.param("(a (b | (c d)*)?)+ e", "a c d c d a b a e", id="nested-groups-with-operators"),
     pytest.param("((a?)*)+ b", "a a b", id="nested-repetition-of-optional"),
     pytest.param("((a?)*)+ b", "b", id="nested-repetition-of-optional-empty"),
-    pytest.param("a b? c", "a b c", id="spaces-around-optional"),
+    pytest.param("a b ? c", "a b c", id="space-before-postfix"),
     pytest.param("(a|b)c+d?", "b c c", id="no-whitespace-at-all"),
     pytest.param("  a\n  ( b\n|\tc )*\n d  \n", "a b c d", id="whitespace-and-newlines"),
-    pytest.param("a ( b ) * c", "a b b c", id="whitespace-before-postfix"),
+    pytest.param("a ( b ) * c", "a b b c", id="spaces-inside-group"),
     pytest.param("start type.* end", "start type end", id="wildcard-matches-bare-type"),
     pytest.param("start type.* end", "start type.x end", id="wildcard-matches-subtype"),
     pytest.param("type.*+", "type.x type type.y", id="wildcard-repeated"),
@@ -139,7 +139,10 @@ REJECTED = [
     pytest.param("type.* end", "types.x", 0, ["type.*"], id="wildcard-needs-the-dot"),
     pytest.param("type.* end", "other.x", 0, ["type.*"], id="wildcard-other-type"),
     pytest.param(
-        "result.success | result.error", "result", 0, ["result.error", "result.success"],
+        "result.success | result.error",
+        "result",
+        0,
+        ["result.error", "result.success"],
         id="exact-subtype-not-bare-type",
     ),
     pytest.param("result", "result.success", 0, ["result"], id="bare-type-not-subtype"),
@@ -147,7 +150,10 @@ REJECTED = [
     pytest.param("tool_call", "tool-call", 0, ["tool_call"], id="underscore-is-not-dash"),
     pytest.param("a ? ?", "a a", 1, [], id="repeated-postfix-still-optional"),
     pytest.param(
-        "start (b.* | c)+ end", "start b.q c zz", 3, ["b.*", "c", "end"],
+        "start (b.* | c)+ end",
+        "start b.q c zz",
+        3,
+        ["b.*", "c", "end"],
         id="expected-lists-patterns-sorted",
     ),
 ]
@@ -331,6 +337,13 @@ def test_repeated_postfix_operators_are_allowed(text):
 
 # -- The bundled specs --------------------------------------------------------------------
 
+# Each stream as "spec/endpoint".
+MINIAPP = "miniapp-studio/prompt_stream"
+BUILD = "promptfloe/build"
+SKILL = "promptfloe/skill"
+RUN_EVENTS = "promptfloe/run_events"
+PRISM = "prism-agents/events"
+
 
 @cache
 def bundled(name: str) -> Spec:
@@ -338,9 +351,10 @@ def bundled(name: str) -> Spec:
 
 
 @cache
-def spec_grammar(name: str, endpoint: str) -> Grammar:
+def spec_grammar(stream: str) -> Grammar:
+    name, endpoint = stream.split("/")
     events = bundled(name).endpoints[endpoint].events
-    assert events is not None and events.grammar is not None, f"{name} {endpoint}: no grammar"
+    assert events is not None and events.grammar is not None, f"{stream}: no grammar"
     return events.grammar
 
 
@@ -348,129 +362,78 @@ def test_bundled_grammars_are_the_ones_covered_here():
     """Every event stream of the four bundled specs with a grammar is exercised below (the
     workflow-stream run is a text stream, which has none)."""
     found = {
-        (name, endpoint.name)
+        f"{name}/{endpoint.name}"
         for name in ("miniapp-studio", "promptfloe", "workflow-stream", "prism-agents")
         for endpoint in bundled(name).endpoints.values()
         if endpoint.events is not None and endpoint.events.grammar is not None
     }
-    assert found == {
-        ("miniapp-studio", "prompt_stream"),
-        ("promptfloe", "build"),
-        ("promptfloe", "skill"),
-        ("promptfloe", "run_events"),
-        ("prism-agents", "events"),
-    }
+    assert found == {MINIAPP, BUILD, SKILL, RUN_EVENTS, PRISM}
 
 
-PRISM_SEED_EXAMPLE = "token tool_call tool_result steering_request run_status.completed"
+def ok(stream: str, sentence: str, name: str, *, fragment: bool = False):
+    return pytest.param(stream, sentence, fragment, id=name)
+
+
+def bad(stream: str, sentence: str, index: int, expected: list[str], name: str, *, fragment=False):
+    return pytest.param(stream, sentence, fragment, index, expected, id=name)
+
+
+# The seed 004 example, evt_0193 to evt_0197: a run seen from its middle to its end.
+PRISM_SEED = "token tool_call tool_result steering_request run_status.completed"
 
 SPEC_ACCEPTED = [
-    # miniapp-studio: connection? system.init? (assistant | user)* (result.* | error)
-    pytest.param(
-        "miniapp-studio", "prompt_stream",
-        "connection system.init assistant result.success", False,
-        id="miniapp-seed-001-example",
+    # miniapp: connection? system.init? (assistant | user)* (result.<subtype> | error)
+    ok(MINIAPP, "connection system.init assistant result.success", "miniapp-seed-001-example"),
+    ok(MINIAPP, "system.init assistant result.success", "miniapp-without-connection"),
+    ok(MINIAPP, "connection error", "miniapp-error-right-after-connection"),
+    ok(MINIAPP, "error", "miniapp-error-only"),
+    ok(
+        MINIAPP,
+        "connection system.init user assistant user assistant assistant result.success",
+        "miniapp-user-messages-interleaved",
     ),
-    pytest.param(
-        "miniapp-studio", "prompt_stream", "system.init assistant result.success", False,
-        id="miniapp-without-connection",
-    ),
-    pytest.param(
-        "miniapp-studio", "prompt_stream", "connection error", False,
-        id="miniapp-error-right-after-connection",
-    ),
-    pytest.param("miniapp-studio", "prompt_stream", "error", False, id="miniapp-error-only"),
-    pytest.param(
-        "miniapp-studio", "prompt_stream",
-        "connection system.init user assistant user assistant assistant result.success", False,
-        id="miniapp-user-messages-interleaved",
-    ),
-    pytest.param(
-        "miniapp-studio", "prompt_stream",
-        "connection system.init assistant assistant result.error_max_turns", False,
-        id="miniapp-result-error-max-turns",
-    ),
-    pytest.param(
-        "miniapp-studio", "prompt_stream", "system.init result.error_during_execution", False,
-        id="miniapp-result-error-during-execution",
-    ),
+    ok(MINIAPP, "connection assistant result.error_max_turns", "miniapp-error-max-turns"),
+    ok(MINIAPP, "system.init result.error_during_execution", "miniapp-error-during-execution"),
     # promptfloe build: plan (file | review | augmenter)* (ready | error) | error
-    pytest.param(
-        "promptfloe", "build", "plan file file review ready", False,
-        id="promptfloe-build-seed-002-example",
-    ),
-    pytest.param("promptfloe", "build", "error", False, id="promptfloe-build-error-only"),
-    pytest.param(
-        "promptfloe", "build", "plan augmenter file augmenter review augmenter ready", False,
-        id="promptfloe-build-augmenters-anywhere",
-    ),
-    pytest.param(
-        "promptfloe", "build", "plan augmenter ready", False,
-        id="promptfloe-build-augmenter-right-after-plan",
-    ),
-    pytest.param("promptfloe", "build", "plan ready", False, id="promptfloe-build-no-files"),
-    pytest.param(
-        "promptfloe", "build", "plan file error", False, id="promptfloe-build-error-mid-build"
-    ),
+    ok(BUILD, "plan file file review ready", "build-seed-002-example"),
+    ok(BUILD, "error", "build-error-only"),
+    ok(BUILD, "plan augmenter file augmenter review augmenter ready", "build-augmenters-anywhere"),
+    ok(BUILD, "plan augmenter ready", "build-augmenter-right-after-plan"),
+    ok(BUILD, "plan ready", "build-without-files"),
+    ok(BUILD, "plan file error", "build-error-mid-build"),
     # promptfloe skill: (chunk | insight | file_written | progress)* (done | error)
-    pytest.param("promptfloe", "skill", "done", False, id="promptfloe-skill-done-only"),
-    pytest.param(
-        "promptfloe", "skill", "progress chunk chunk insight file_written chunk done", False,
-        id="promptfloe-skill-every-kind",
-    ),
-    pytest.param("promptfloe", "skill", "chunk error", False, id="promptfloe-skill-error"),
+    ok(SKILL, "done", "skill-done-only"),
+    ok(SKILL, "progress chunk chunk insight file_written chunk done", "skill-every-kind"),
+    ok(SKILL, "chunk error", "skill-error"),
     # promptfloe run_events: a build run or a skill run, replayed
-    pytest.param(
-        "promptfloe", "run_events", "plan file file review ready", False,
-        id="promptfloe-run-events-build-run",
+    ok(RUN_EVENTS, "plan file file review ready", "run-events-build-run"),
+    ok(RUN_EVENTS, "chunk progress done", "run-events-skill-run"),
+    ok(RUN_EVENTS, "error", "run-events-error-only"),
+    ok(RUN_EVENTS, "file review ready", "run-events-resumed-mid-build", fragment=True),
+    # prism: (run_status.running | ... | filesystem)* (run_status.completed | run_status.error)
+    ok(PRISM, PRISM_SEED, "prism-seed-004-as-fragment", fragment=True),
+    ok(PRISM, PRISM_SEED, "prism-seed-004-from-start"),
+    ok(
+        PRISM,
+        "run_status.running token tool_call tool_result token run_status.completed",
+        "prism-running-first",
     ),
-    pytest.param(
-        "promptfloe", "run_events", "chunk progress done", False,
-        id="promptfloe-run-events-skill-run",
+    ok(PRISM, "run_status.waiting_on_human run_status.completed", "prism-waiting-then-completed"),
+    ok(
+        PRISM,
+        "run_status.running steering_request run_status.waiting_on_human run_status.running"
+        " token run_status.completed",
+        "prism-steered-run",
     ),
-    pytest.param(
-        "promptfloe", "run_events", "error", False, id="promptfloe-run-events-error-only"
-    ),
-    pytest.param(
-        "promptfloe", "run_events", "file review ready", True,
-        id="promptfloe-run-events-resumed-mid-build",
-    ),
-    # prism-agents: (run_status.running | ... | filesystem)* (run_status.completed | .error)
-    pytest.param(
-        "prism-agents", "events", PRISM_SEED_EXAMPLE, True, id="prism-seed-004-as-fragment"
-    ),
-    pytest.param(
-        "prism-agents", "events", PRISM_SEED_EXAMPLE, False, id="prism-seed-004-from-start"
-    ),
-    pytest.param(
-        "prism-agents", "events",
-        "run_status.running token tool_call tool_result token run_status.completed", False,
-        id="prism-running-first",
-    ),
-    pytest.param(
-        "prism-agents", "events", "run_status.waiting_on_human run_status.completed", False,
-        id="prism-waiting-on-human-then-completed",
-    ),
-    pytest.param(
-        "prism-agents", "events",
-        "run_status.running steering_request run_status.waiting_on_human run_status.running "
-        "token run_status.completed", False,
-        id="prism-steered-run",
-    ),
-    pytest.param(
-        "prism-agents", "events", "run_status.running token filesystem run_status.error", False,
-        id="prism-run-ending-in-error",
-    ),
-    pytest.param(
-        "prism-agents", "events", "run_status.completed", False, id="prism-completed-only"
-    ),
+    ok(PRISM, "run_status.running token filesystem run_status.error", "prism-run-ends-in-error"),
+    ok(PRISM, "run_status.completed", "prism-completed-only"),
 ]
 
 
-@pytest.mark.parametrize(("name", "endpoint", "sentence", "fragment"), SPEC_ACCEPTED)
-def test_bundled_grammar_accepts(name, endpoint, sentence, fragment):
+@pytest.mark.parametrize(("stream", "sentence", "fragment"), SPEC_ACCEPTED)
+def test_bundled_grammar_accepts(stream, sentence, fragment):
     """The seeds' own example streams, and the legal variants their text allows, pass."""
-    assert_accepted(spec_grammar(name, endpoint), sentence, fragment=fragment)
+    assert_accepted(spec_grammar(stream), sentence, fragment=fragment)
 
 
 MINIAPP_AFTER_CONNECTION = [
@@ -498,119 +461,72 @@ PRISM_ANY = [
 ]
 
 SPEC_REJECTED = [
-    # (spec, endpoint, sentence, fragment, refused index, expected() just before it)
-    pytest.param(
-        "miniapp-studio", "prompt_stream",
-        "connection assistant result.success result.success", False, 3, [],
-        id="miniapp-two-results",
+    # (stream, sentence, index of the refused event, expected() just before it, id)
+    bad(
+        MINIAPP, "connection assistant result.success result.success", 3, [], "miniapp-two-results"
     ),
-    pytest.param(
-        "miniapp-studio", "prompt_stream", "assistant connection result.success", False,
-        1, MINIAPP_MID_RUN,
-        id="miniapp-assistant-before-connection",
+    bad(MINIAPP, "assistant connection", 1, MINIAPP_MID_RUN, "miniapp-assistant-before-connection"),
+    bad(MINIAPP, "connection assistant system.init", 2, MINIAPP_MID_RUN, "miniapp-late-init"),
+    bad(MINIAPP, "connection connection", 1, MINIAPP_AFTER_CONNECTION, "miniapp-connection-twice"),
+    bad(MINIAPP, "connection error assistant", 2, [], "miniapp-message-after-error"),
+    bad(BUILD, "file plan ready", 0, ["error", "plan"], "build-file-before-plan"),
+    bad(BUILD, "plan file ready ready", 3, [], "build-ready-twice"),
+    bad(BUILD, "plan plan", 1, BUILD_MID_RUN, "build-plan-twice"),
+    bad(BUILD, "plan chunk done", 1, BUILD_MID_RUN, "build-skill-event"),
+    bad(BUILD, "error ready", 1, [], "build-event-after-error"),
+    bad(SKILL, "done chunk", 1, [], "skill-done-then-chunk"),
+    bad(SKILL, "plan done", 0, SKILL_ANY, "skill-build-event"),
+    bad(RUN_EVENTS, "plan chunk", 1, BUILD_MID_RUN, "run-events-build-then-skill"),
+    bad(RUN_EVENTS, "chunk file", 1, SKILL_ANY, "run-events-skill-then-build"),
+    bad(PRISM, "token run_status.completed token", 2, [], "prism-token-after-completed"),
+    bad(
+        PRISM,
+        "token run_status.completed token",
+        2,
+        [],
+        "prism-token-after-completed-as-fragment",
+        fragment=True,
     ),
-    pytest.param(
-        "miniapp-studio", "prompt_stream", "connection assistant system.init", False,
-        2, MINIAPP_MID_RUN,
-        id="miniapp-init-after-assistant",
+    bad(
+        PRISM,
+        "run_status.completed token",
+        1,
+        [],
+        "prism-fragment-anything-after-completed",
+        fragment=True,
     ),
-    pytest.param(
-        "miniapp-studio", "prompt_stream", "connection connection", False,
-        1, MINIAPP_AFTER_CONNECTION,
-        id="miniapp-connection-twice",
+    bad(
+        PRISM,
+        "run_status.error run_status.running",
+        1,
+        [],
+        "prism-fragment-anything-after-error",
+        fragment=True,
     ),
-    pytest.param(
-        "miniapp-studio", "prompt_stream", "connection error assistant", False, 2, [],
-        id="miniapp-message-after-error",
-    ),
-    pytest.param(
-        "promptfloe", "build", "file plan ready", False, 0, ["error", "plan"],
-        id="promptfloe-build-file-before-plan",
-    ),
-    pytest.param(
-        "promptfloe", "build", "plan file ready ready", False, 3, [],
-        id="promptfloe-build-ready-twice",
-    ),
-    pytest.param(
-        "promptfloe", "build", "plan plan", False, 1, BUILD_MID_RUN,
-        id="promptfloe-build-plan-twice",
-    ),
-    pytest.param(
-        "promptfloe", "build", "plan chunk done", False, 1, BUILD_MID_RUN,
-        id="promptfloe-build-skill-event",
-    ),
-    pytest.param(
-        "promptfloe", "build", "error ready", False, 1, [],
-        id="promptfloe-build-event-after-error",
-    ),
-    pytest.param(
-        "promptfloe", "skill", "done chunk", False, 1, [], id="promptfloe-skill-done-then-chunk"
-    ),
-    pytest.param(
-        "promptfloe", "skill", "plan done", False, 0, SKILL_ANY,
-        id="promptfloe-skill-build-event",
-    ),
-    pytest.param(
-        "promptfloe", "run_events", "plan chunk", False, 1, BUILD_MID_RUN,
-        id="promptfloe-run-events-build-then-skill",
-    ),
-    pytest.param(
-        "promptfloe", "run_events", "chunk file", False, 1, SKILL_ANY,
-        id="promptfloe-run-events-skill-then-build",
-    ),
-    pytest.param(
-        "prism-agents", "events", "token run_status.completed token", False, 2, [],
-        id="prism-token-after-completed",
-    ),
-    pytest.param(
-        "prism-agents", "events", "token run_status.completed token", True, 2, [],
-        id="prism-token-after-completed-as-fragment",
-    ),
-    pytest.param(
-        "prism-agents", "events", "run_status.completed token", True, 1, [],
-        id="prism-fragment-anything-after-completed",
-    ),
-    pytest.param(
-        "prism-agents", "events", "run_status.error run_status.running", True, 1, [],
-        id="prism-fragment-anything-after-error",
-    ),
-    pytest.param(
-        "prism-agents", "events", "run_status.completed run_status.completed", False, 1, [],
-        id="prism-completed-twice",
-    ),
-    pytest.param(
-        "prism-agents", "events", "token run_status.cancelled", False, 1, PRISM_ANY,
-        id="prism-undeclared-status",
-    ),
+    bad(PRISM, "run_status.completed run_status.completed", 1, [], "prism-completed-twice"),
+    bad(PRISM, "token run_status.cancelled", 1, PRISM_ANY, "prism-undeclared-status"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "endpoint", "sentence", "fragment", "index", "expected"), SPEC_REJECTED
-)
-def test_bundled_grammar_rejects(name, endpoint, sentence, fragment, index, expected):
+@pytest.mark.parametrize(("stream", "sentence", "fragment", "index", "expected"), SPEC_REJECTED)
+def test_bundled_grammar_rejects(stream, sentence, fragment, index, expected):
     """Streams the documents rule out fail at the exact event that breaks the order."""
-    assert_rejected(spec_grammar(name, endpoint), sentence, index, expected, fragment=fragment)
+    assert_rejected(spec_grammar(stream), sentence, index, expected, fragment=fragment)
 
 
 @pytest.mark.parametrize(
-    ("name", "endpoint", "first"),
+    ("stream", "first"),
     [
-        pytest.param(
-            "miniapp-studio", "prompt_stream", [*MINIAPP_AFTER_CONNECTION, "connection"],
-            id="miniapp",
-        ),
-        pytest.param("promptfloe", "build", ["error", "plan"], id="promptfloe-build"),
-        pytest.param("promptfloe", "skill", SKILL_ANY, id="promptfloe-skill"),
-        pytest.param(
-            "promptfloe", "run_events", sorted({*SKILL_ANY, "plan"}), id="promptfloe-run-events"
-        ),
-        pytest.param("prism-agents", "events", PRISM_ANY, id="prism"),
+        pytest.param(MINIAPP, [*MINIAPP_AFTER_CONNECTION, "connection"], id="miniapp"),
+        pytest.param(BUILD, ["error", "plan"], id="build"),
+        pytest.param(SKILL, SKILL_ANY, id="skill"),
+        pytest.param(RUN_EVENTS, [*SKILL_ANY, "plan"], id="run-events"),
+        pytest.param(PRISM, PRISM_ANY, id="prism"),
     ],
 )
-def test_bundled_grammar_first_events(name, endpoint, first):
+def test_bundled_grammar_first_events(stream, first):
     """What each stream may open with, as reported when its first event is wrong."""
-    matcher = spec_grammar(name, endpoint).matcher()
+    matcher = spec_grammar(stream).matcher()
     assert matcher.expected() == sorted(first)
     assert not matcher.complete, "an empty stream is never a whole run"
 
@@ -685,7 +601,7 @@ def test_spec_with_valid_grammar_loads(tmp_path):
         pytest.param('      grammar: ""\n', 1, id="empty"),
         pytest.param(
             "      grammar: >-\n        start\n        (result.success | result.error)) x\n",
-            39,
+            38,
             id="folded-over-lines",
         ),
     ],
