@@ -13,6 +13,7 @@ from jsonschema.exceptions import best_match
 
 from streamconform.checks.registry import Finding, Untestable, check
 from streamconform.decode.events import Event
+from streamconform.formats import FORMAT_CHECKER, parse_rfc3339
 from streamconform.model.spec import Endpoint, EventsSpec, Framing, Level
 from streamconform.transcript import Transcript
 
@@ -125,9 +126,7 @@ def type_declared(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 def event_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     rules = _rules(ep)
     validators = {
-        label: jsonschema.Draft202012Validator(
-            kind.schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-        )
+        label: jsonschema.Draft202012Validator(kind.schema, format_checker=FORMAT_CHECKER)
         for label, kind in rules.types.items()
     }
     for event in t.events:
@@ -276,31 +275,20 @@ def _timestamps(t: Transcript, ep: Endpoint) -> Iterator[tuple[Event, str, objec
                 yield event, name, payload[name]
 
 
-def parse_timestamp(value: object) -> datetime | None:
-    """An ISO 8601 date-time with a time zone (RFC 3339 profile), or None."""
-    if not isinstance(value, str) or "T" not in value.upper():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 @check(
     id="event.timestamp.iso8601",
     suite="ordering",
     framings=_EVENT_STREAMS,
     level=Level.MUST,
     title="Timestamps are ISO 8601",
-    requirement="""Timestamp fields hold ISO 8601 date-times with a time zone
-        (2025-09-04T16:24:35.185Z), which every client can parse.""",
+    requirement="""Timestamp fields hold ISO 8601 date-times in the RFC 3339 profile, with a
+        time zone (2025-09-04T16:24:35.185Z), which every client can parse.""",
     reference=RFC3339,
     applies=_has_timestamps,
 )
 def timestamp_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     for event, name, value in _timestamps(t, ep):
-        if parse_timestamp(value) is None:
+        if parse_rfc3339(value) is None:
             yield Finding(
                 f"{name}: an ISO 8601 date-time with a zone",
                 f"{name}: {value!r}",
@@ -322,7 +310,7 @@ def timestamp_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 def timestamp_monotonic(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     latest: datetime | None = None
     for event, name, value in _timestamps(t, ep):
-        when = parse_timestamp(value)
+        when = parse_rfc3339(value)
         if when is None:
             continue
         if latest is not None and when < latest:

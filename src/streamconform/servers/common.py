@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute
 
+from streamconform.formats import FORMAT_CHECKER
+
 __all__ = [
     "STREAM_HEADERS",
     "Clock",
@@ -100,9 +102,7 @@ async def json_body(request: Request, schema: Mapping[str, Any] | None) -> Any:
         raise HTTPProblem(400, "bad_request", "request body is not valid JSON") from None
     if schema is not None:
         error = jsonschema.exceptions.best_match(
-            jsonschema.Draft202012Validator(
-                schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-            ).iter_errors(body)
+            jsonschema.Draft202012Validator(schema, format_checker=FORMAT_CHECKER).iter_errors(body)
         )
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "body"
