@@ -85,6 +85,14 @@ def test_stream_endpoints_declare_content_types(name):
 
 
 @by_spec
+def test_no_requirement_waits_for_a_suite_that_has_landed(name):
+    """Once a suite exists, the requirements it verifies name its checks, not `pending`."""
+    landed = {chk.suite for chk in REGISTRY.values()}
+    waiting = [(r.id, p) for r in spec(name).requirements for p in r.pending if p in landed]
+    assert waiting == []
+
+
+@by_spec
 def test_every_requirement_is_traced(name):
     """A requirement with neither checks nor pending suites would be silently untested."""
     untraced = [r.id for r in spec(name).requirements if not (r.checks or r.pending)]
