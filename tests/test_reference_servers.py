@@ -215,7 +215,9 @@ def test_grammar_regex_reads_the_spec_grammars():
     assert miniapp is not None and miniapp.grammar is not None
     example = ["connection", "system.init", "assistant", "result.success"]
     assert matches_grammar(miniapp.grammar.source, example)
-    assert not matches_grammar(miniapp.grammar.source, ["assistant", "connection", "result.success"])
+    assert not matches_grammar(
+        miniapp.grammar.source, ["assistant", "connection", "result.success"]
+    )
     assert not matches_grammar(miniapp.grammar.source, ["connection", "system.init"])
     assert not matches_grammar(miniapp.grammar.source, ["system.init", "connection", "error"])
 
