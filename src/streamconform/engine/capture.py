@@ -21,7 +21,8 @@ from streamconform.engine.recorder import Limits, Recorder
 from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import RequestPlan, Timeouts, plan_request
 from streamconform.errors import SetupError
-from streamconform.model.spec import Endpoint, Filter, Spec
+from streamconform.model.spec import Endpoint, Spec, Variant
+from streamconform.model.templates import render
 from streamconform.transcript import End, RequestRecord, Transcript
 
 __all__ = ["Limits", "capture_stream"]
@@ -39,21 +40,22 @@ class _Capture:
         variables: Mapping[str, Any],
         scale: float,
         recorder: Recorder,
-        variant: Filter | None,
+        variant: Variant | None,
     ) -> None:
         self.client = client
         self.spec = spec
         self.endpoint = endpoint
         self.base_url = base_url
-        self.values = dict(variables)
+        self.overrides = render(variant.variables, variables) if variant else {}
+        self.values = {**variables, **self.overrides}
         self.scale = scale
         self.rec = recorder
         self.variant = variant
         self.timeouts = Timeouts.for_endpoint(endpoint, scale)
-        if variant is None:
-            self.setup, self.trigger = endpoint.setup, endpoint.trigger
-        else:  # a filter variant brings its own flows: the events it must filter out
-            self.setup, self.trigger = (*endpoint.setup, *variant.setup), variant.trigger
+        self.setup, self.trigger = endpoint.setup, endpoint.trigger
+        if variant is not None:  # a filter variant brings flows that make events to hold back
+            self.setup = (*endpoint.setup, *variant.setup)
+            self.trigger = endpoint.trigger if variant.trigger is None else variant.trigger
             recorder.variant = variant.name
         flows = [spec.flows[n] for n in (*self.setup, self.trigger) if n]
         secret = {n for f in flows for step in f.steps for n in step.secret_captures}
@@ -112,6 +114,9 @@ async def _read_stream(
 ) -> None:
     rec, timeouts, endpoint = cap.rec, cap.timeouts, cap.endpoint
     long_lived = bool(endpoint.events and endpoint.events.long_lived)
+    # after the awaited terminal: a finite stream must close, a long-lived one stay open
+    after_terminal = End.TERMINAL if long_lived else End.NOT_CLOSED
+    grace = timeouts.linger if long_lived else timeouts.close_after_terminal
     close_by: float | None = None
     key = endpoint.events.key_field if endpoint.events else ""
     # the run the capture waits for: started by setup (known now) or by the trigger (later)
@@ -126,16 +131,12 @@ async def _read_stream(
             awaited, trigger, scanned = trigger.result(), None, 0
             cap.keep_captures(awaited)
         for event in rec.events[scanned:] if trigger is None else ():
-            if _is_awaited_terminal(endpoint, event, awaited):
-                if long_lived:
-                    rec.finish(End.TERMINAL, f"terminal event #{event.index} arrived")
-                    return
-                if close_by is None:
-                    close_by = event.time + timeouts.close_after_terminal
+            if _is_awaited_terminal(endpoint, event, awaited) and close_by is None:
+                close_by = event.time + grace
         scanned = len(rec.events)
         limit, reason = timeouts.max_duration, End.MAX_DURATION
         if close_by is not None and close_by < limit:
-            limit, reason = close_by, End.NOT_CLOSED
+            limit, reason = close_by, after_terminal
         wait = min(timeouts.idle, limit - cap.now())
         if wait <= 0:
             rec.finish(reason, f"after {cap.now():.2f} s")
@@ -167,8 +168,18 @@ async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
         scheme = spec.auth.get(endpoint.auth) if endpoint.auth else None
         if scheme is not None and scheme.issued_by:
             await cap.flow(scheme.issued_by, cap.values)
-        query = {cap.variant.param: cap.variant.value} if cap.variant else None
-        plan = request or plan_request(spec, endpoint, cap.base_url, cap.values, query=query)
+        cap.values.update(cap.overrides)  # a variant's values win over captures too
+        variant = cap.variant
+        plan = request or plan_request(
+            spec,
+            endpoint,
+            cap.base_url,
+            cap.values,
+            query=variant.query if variant else None,
+            body=variant.body if variant else None,
+            headers=variant.headers if variant else None,
+            omit_auth=bool(variant and variant.omit_auth),
+        )
     except SetupError as err:
         rec.finish(End.SETUP_FAILED, str(err))
         return
@@ -218,12 +229,12 @@ async def capture_stream(
     redactor: Redactor,
     limits: Limits | None = None,
     request: RequestPlan | None = None,
-    variant: Filter | None = None,
+    variant: Variant | None = None,
 ) -> Transcript:
     """Run the endpoint's setup, open its stream, and record it until it ends or a bound hits.
 
-    `request` replaces the request the spec describes; `variant` adds a filter to it,
-    with the flows that make events the filter must hold back.
+    `request` replaces the request the spec describes; `variant` changes it (a filter, a
+    provoked error or failure), with the flows the change needs.
     """
     recorder = Recorder(spec.name, endpoint, limits=limits, redactor=redactor)
     cap = _Capture(client, spec, endpoint, base_url, variables, scale, recorder, variant)

@@ -18,6 +18,9 @@ CONNECT_TIMEOUT = 5.0
 # Compressed time never shrinks a bound below this: a loaded two-core machine can stall
 # any process for a second, and a bound that small would turn stalls into verdicts.
 MIN_BOUND = 2.0
+# How long a long-lived stream is watched after the awaited terminal event: a server that
+# closes it "because the run ended" does so at once, so a short look is enough.
+_MIN_LINGER = 0.5
 
 
 def scaled(seconds: float, scale: float, floor: float = MIN_BOUND) -> float:
@@ -33,6 +36,7 @@ class Timeouts:
     idle: float
     max_duration: float
     close_after_terminal: float
+    linger: float
 
     @classmethod
     def for_endpoint(cls, endpoint: Endpoint, scale: float) -> Timeouts:
@@ -42,6 +46,7 @@ class Timeouts:
             idle=scaled(t.idle_timeout, scale),
             max_duration=t.max_duration * scale + MIN_BOUND,
             close_after_terminal=scaled(t.close_after_terminal, scale),
+            linger=scaled(t.close_after_terminal, scale, floor=_MIN_LINGER),
         )
 
 

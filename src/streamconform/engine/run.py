@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -224,15 +224,12 @@ class ConformanceRun:
         return binding.server.url
 
     def transcript(self, spec: Spec, endpoint: Endpoint, variant: str = "") -> Transcript:
-        """The endpoint's stream (or a filter variant of it), captured once and reused."""
+        """The endpoint's stream (or a variant of it), captured once and reused."""
         key = (spec.name, endpoint.name, variant)
         if key not in self._transcripts:
             binding = self.bindings[spec.name]
             base_url = self.base_url(spec)
-            chosen = None
-            if variant:
-                filters = endpoint.events.filters if endpoint.events else ()
-                chosen = next(f for f in filters if f.name == variant)
+            chosen = endpoint.variant(variant) if variant else None
 
             async def capture() -> Transcript:
                 async with new_client() as client:
@@ -271,12 +268,39 @@ class ConformanceRun:
             return one(None)
         if chk.variants is None:
             return one(self.transcript(spec, endpoint))
-        results = [one(self.transcript(spec, endpoint, v)) for v in chk.variants(endpoint)]
-        worst = max(results, key=lambda r: _SEVERITY_ORDER.index(r.outcome))
+        named = [
+            (name, self._judge_variant(one, spec, endpoint, name, binding))
+            for name in chk.variants(endpoint)
+        ]
+        worst_name, worst = max(named, key=lambda item: _SEVERITY_ORDER.index(item[1].outcome))
+        summary = "; ".join(f"{name}: {result.outcome.value}" for name, result in named)
         if worst.outcome is Outcome.PASS:
-            return worst
-        variant = chk.variants(endpoint)[results.index(worst)]
-        return replace(worst, message=f"Variant: {variant}\n{worst.message}")
+            return replace(worst, message=summary)
+        return replace(worst, message=f"{worst_name}: {worst.message}\n(all: {summary})")
+
+    def _judge_variant(
+        self,
+        one: Callable[[Transcript | None], Result],
+        spec: Spec,
+        endpoint: Endpoint,
+        name: str,
+        binding: Binding,
+    ) -> Result:
+        variant = endpoint.variant(name)
+        if variant is None:
+            return replace(
+                one(None),
+                outcome=Outcome.UNTESTABLE,
+                message=f"the spec gives no way to provoke {name} on this endpoint",
+            )
+        if variant.reference_only and binding.target is not None:
+            return replace(
+                one(None),
+                outcome=Outcome.UNTESTABLE,
+                message=f"{name} is provoked only on the reference server; a target "
+                "profile would need to say how",
+            )
+        return one(self.transcript(spec, endpoint, name))
 
     def close(self) -> None:
         """Stop every embedded server this run started."""

@@ -26,6 +26,7 @@ from streamconform.model.spec import (
     ErrorCase,
     EventsSpec,
     EventType,
+    Failure,
     Filter,
     Flow,
     FlowStep,
@@ -254,6 +255,11 @@ def _events(raw: Mapping[str, Any], key: Key, ctx: _Context) -> EventsSpec:
     for i, label in enumerate(raw.get("terminal", [])):
         if label not in types and label not in known_bases:
             raise ctx.error((*key, "terminal", i), f"terminal label {label!r} has no event type")
+    for i, failure in enumerate(raw.get("failures", ())):
+        if failure["terminal"] not in raw.get("terminal", ()) and not any(
+            failure["terminal"].startswith(t + ".") for t in raw.get("terminal", ())
+        ):
+            raise ctx.error((*key, "failures", i, "terminal"), "not one of the terminal labels")
     if raw["type_from"] == "json-field" and raw.get("data", "json") != "json":
         raise ctx.error((*key, "data"), "type_from json-field needs data: json")
     grammar = _grammar(raw, types, (*key, "grammar"), ctx) if "grammar" in raw else None
@@ -273,6 +279,14 @@ def _events(raw: Mapping[str, Any], key: Key, ctx: _Context) -> EventsSpec:
         resume=Resumption(**resume) if resume else None,
         long_lived=raw.get("long_lived", False),
         timestamps=tuple(raw.get("timestamps", ())),
+        failures=tuple(
+            Failure(
+                terminal=f["terminal"],
+                variables=f["provoke"]["variables"],
+                reference_only=f["provoke"].get("reference_only", False),
+            )
+            for f in raw.get("failures", ())
+        ),
         filters=tuple(
             Filter(
                 param=f["param"],

@@ -17,6 +17,7 @@ __all__ = [
     "ErrorCase",
     "EventType",
     "EventsSpec",
+    "Failure",
     "Filter",
     "Flow",
     "FlowStep",
@@ -30,6 +31,7 @@ __all__ = [
     "Timing",
     "Until",
     "Variable",
+    "Variant",
 ]
 
 
@@ -133,6 +135,38 @@ class Filter:
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    """A documented way a run fails mid-stream, and how to provoke it (variable overrides)."""
+
+    terminal: str
+    variables: Mapping[str, Any]
+    reference_only: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"failure:{self.terminal}"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """The endpoint's request, changed: to filter, to provoke an error, or to make a run fail.
+
+    `variables` (templates over the run's variables) win over every other value, captures
+    of setup flows included; `trigger` None keeps the endpoint's own trigger.
+    """
+
+    name: str
+    query: Mapping[str, Any] = field(default_factory=dict)
+    body: Any = None
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    omit_auth: bool = False
+    setup: tuple[str, ...] = ()
+    trigger: str | None = None
+    reference_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class EventsSpec:
     """The grammar of a stream: event labels, schemas, order, terminals, ids and resumption."""
 
@@ -151,6 +185,7 @@ class EventsSpec:
     long_lived: bool = False
     timestamps: tuple[str, ...] = ()
     filters: tuple[Filter, ...] = ()
+    failures: tuple[Failure, ...] = ()
 
     def label(self, event: Event) -> str | None:
         """The event's label for schemas and grammars, or None when it has no readable type."""
@@ -212,6 +247,36 @@ class Endpoint:
     @property
     def is_stream(self) -> bool:
         return self.framing is not None
+
+    def error_variant_names(self) -> list[str]:
+        return [f"error:{e.status}" for e in self.errors]
+
+    def variant(self, name: str) -> Variant | None:
+        """The variant of this name; None when the spec gives no way to provoke it."""
+        rules = self.events
+        for flt in rules.filters if rules else ():
+            if flt.name == name:
+                return Variant(
+                    name, query={flt.param: flt.value}, setup=flt.setup, trigger=flt.trigger
+                )
+        for failure in rules.failures if rules else ():
+            if failure.name == name:
+                return Variant(
+                    name, variables=failure.variables, reference_only=failure.reference_only
+                )
+        for case in self.errors:
+            if f"error:{case.status}" == name and case.provoke is not None:
+                how = case.provoke
+                return Variant(
+                    name,
+                    query=how.get("query", {}),
+                    body=how.get("body"),
+                    headers=how.get("headers", {}),
+                    variables=how.get("variables", {}),
+                    omit_auth=how.get("omit_auth", False),
+                    reference_only=how.get("reference_only", False),
+                )
+        return None
 
 
 @dataclass(frozen=True, slots=True)

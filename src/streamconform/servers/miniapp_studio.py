@@ -70,9 +70,18 @@ def _fid(request: Request) -> int:
 Script = list[tuple[float, dict[str, Any]]]
 
 
+# Documented provocations (specs/miniapp-studio.yaml, events.failures): a prompt containing
+# one of these markers makes the generation end the way the marker names.
+FAILURE_ENDINGS = {
+    "[[fail]]": "error",
+    "[[max-turns]]": "error_max_turns",
+    "[[exec-error]]": "error_during_execution",
+}
+
+
 def _script(prompt: str, action: str, session_id: str) -> Script:
     """(seconds into the generation, message) for one prompt: a deterministic run."""
-    return [
+    opening: Script = [
         (0.0, {"type": "connection", "message": "Streaming started"}),
         (
             2.0,
@@ -84,6 +93,35 @@ def _script(prompt: str, action: str, session_id: str) -> Script:
             },
         ),
         (30.0, {"type": "assistant", "message": f"Working on: {prompt[:60]} ({action})"}),
+    ]
+    ending = next((e for marker, e in FAILURE_ENDINGS.items() if marker in prompt), None)
+    if ending == "error":
+        return [
+            *opening,
+            (
+                60.0,
+                {
+                    "type": "error",
+                    "message": "generation failed: sandbox crashed",
+                    "timestamp": now_iso(),
+                },
+            ),
+        ]
+    if ending is not None:
+        return [
+            *opening,
+            (
+                90.0,
+                {
+                    "type": "result",
+                    "subtype": ending,
+                    "message": f"Generation stopped: {ending}",
+                    "session_id": session_id,
+                },
+            ),
+        ]
+    return [
+        *opening,
         (90.0, {"type": "assistant", "message": "Creating your miniapp..."}),
         (150.0, {"type": "user", "message": "tool_result: files written"}),
         (210.0, {"type": "assistant", "message": "Wiring up the page headline editor"}),

@@ -32,6 +32,7 @@ from streamconform.servers.runlog import EventLog
 __all__ = ["build_app"]
 
 HEARTBEAT = 15.0
+FAIL = "[[fail]]"
 MIN_HEARTBEAT = 0.05
 
 
@@ -54,6 +55,13 @@ def run_script(
     """(seconds into the run, (event type, payload)) for one agent run."""
     words = ["Here are five directions", " for your launch:", " bold,", " playful,", " calm."]
     run = {"run_id": run_id}
+    if FAIL in text:  # documented provocation (events.failures in specs/prism-agents.yaml)
+        return [
+            (0.0, ("run_status", {**run, "status": "running"})),
+            (10.0, ("token", {**run, "thread_id": thread_id, "delta": words[0]})),
+            (40.0, ("tool_call", {**run, "tool": "generate_video", "arguments": {}})),
+            (60.0, ("run_status", {**run, "status": "error"})),
+        ]
     return [
         (0.0, ("run_status", {**run, "status": "running"})),
         *(

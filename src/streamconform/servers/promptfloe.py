@@ -33,9 +33,19 @@ __all__ = ["build_app"]
 Script = list[tuple[float, dict[str, Any]]]
 
 
+FAIL = "[[fail]]"  # documented provocation (events.failures in specs/promptfloe.yaml)
+FAILED = {"type": "error", "message": "build agent crashed", "code": "agent_failure"}
+
+
 def build_script(prompt: str) -> Script:
     """A build: plan, files, review, an augmenter, ready (seconds into the run, event)."""
     files = ["src/App.tsx", "src/components/Hero.tsx", "src/components/Pricing.tsx"]
+    if FAIL in prompt:
+        return [
+            (20.0, {"type": "plan", "summary": "Landing page", "manifest": files}),
+            (60.0, {"type": "file", "path": files[0], "contents": "// App\n"}),
+            (90.0, FAILED),
+        ]
     return [
         (20.0, {"type": "plan", "summary": f"Landing page for: {prompt[:40]}", "manifest": files}),
         *(
@@ -66,6 +76,12 @@ def build_script(prompt: str) -> Script:
 def skill_script(skill: str, text: str) -> Script:
     """A skill run: progress, token chunks, an insight, a file, done."""
     words = ["Pricing", " pages", " convert", " best", " with", " three tiers."]
+    if FAIL in text:
+        return [
+            (5.0, {"type": "progress", "stage": "analysing", "percent": 10}),
+            (20.0, {"type": "chunk", "delta": words[0]}),
+            (40.0, FAILED),
+        ]
     return [
         (5.0, {"type": "progress", "stage": "analysing", "percent": 10}),
         *((20.0 + 10.0 * i, {"type": "chunk", "delta": w}) for i, w in enumerate(words)),

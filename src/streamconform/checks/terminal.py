@@ -1,0 +1,266 @@
+"""Terminal and error suite: exactly one terminal event, close (or stay open) after it,
+failures reported as the documented terminal event, and documented HTTP errors answered
+before any stream starts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from streamconform.checks.http import media_type
+from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.decode.events import Event
+from streamconform.formats import FORMAT_CHECKER
+from streamconform.model.spec import Endpoint, EventsSpec, Framing, Level
+from streamconform.transcript import End, Transcript
+
+RFC9110_STATUS = "https://www.rfc-editor.org/rfc/rfc9110#name-status-codes"
+_EVENT_STREAMS = frozenset({Framing.SSE, Framing.NDJSON})
+_STREAM_TYPES = {
+    "text/event-stream",
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+}
+
+
+def _has_terminal(ep: Endpoint) -> str | None:
+    if ep.events is None or not ep.events.terminal:
+        return "the spec declares no terminal events here"
+    return None
+
+
+def _finite(ep: Endpoint) -> str | None:
+    if ep.events is not None and ep.events.long_lived:
+        return "a long-lived stream is not closed after a run"
+    return _has_terminal(ep)
+
+
+def _long_lived(ep: Endpoint) -> str | None:
+    if ep.events is None or not ep.events.long_lived:
+        return "only a long-lived stream stays open after a run"
+    return _has_terminal(ep)
+
+
+def _has_failures(ep: Endpoint) -> str | None:
+    if ep.events is None or not ep.events.failures:
+        return "the spec documents no mid-stream failure for this endpoint"
+    return None
+
+
+def _has_errors(ep: Endpoint) -> str | None:
+    return None if ep.errors else "the spec documents no error status for this endpoint"
+
+
+def _awaited(t: Transcript, rules: EventsSpec) -> list[Event]:
+    """The events of the run the capture waited for (all of them on a plain stream)."""
+    if not rules.key_field or rules.key_field not in t.captures:
+        return list(t.events)
+    wanted = t.captures[rules.key_field]
+    return [
+        e
+        for e in t.events
+        if isinstance(e.payload, dict) and e.payload.get(rules.key_field) == wanted
+    ]
+
+
+def _terminals(t: Transcript, rules: EventsSpec) -> list[Event]:
+    return [e for e in _awaited(t, rules) if rules.is_terminal(rules.label(e))]
+
+
+@check(
+    id="terminal.event.present",
+    suite="terminal",
+    level=Level.MUST,
+    title="The stream (or run) ends with a terminal event",
+    requirement="""A stream that closes, breaks or falls silent without its terminal event is
+        truncated: the client cannot tell a finished run from a lost connection.""",
+    reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
+    framings=_EVENT_STREAMS,
+    applies=_has_terminal,
+)
+def terminal_present(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    rules = ep.events
+    assert rules is not None
+    if not _terminals(t, rules):
+        last = t.events[-1] if t.events else None
+        after = f"after event #{last.index}" if last else "before any event"
+        yield Finding(
+            f"one of {', '.join(rules.terminal)} before the end",
+            f"the stream ended ({t.end.value}) {after} with no terminal event",
+            t.body_bytes,
+            len(t.events),
+        )
+
+
+@check(
+    id="terminal.event.once",
+    suite="terminal",
+    level=Level.MUST,
+    title="Exactly one terminal event",
+    requirement="""A stream, or a run on a multiplexed stream, has exactly one terminal event;
+        a second one contradicts the first.""",
+    reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
+    framings=_EVENT_STREAMS,
+    applies=_has_terminal,
+)
+def terminal_once(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    rules = ep.events
+    assert rules is not None
+    terminals = _terminals(t, rules)
+    for extra in terminals[1:]:
+        yield Finding(
+            "one terminal event",
+            f"another terminal event, {rules.label(extra)}, after #{terminals[0].index}",
+            extra.offset,
+            extra.index,
+        )
+
+
+@check(
+    id="terminal.stream.closes",
+    suite="terminal",
+    level=Level.MUST,
+    title="A finished stream is closed",
+    requirement="""After its terminal event a finite stream is closed by the server within
+        the bound the spec gives, so clients and proxies free the connection.""",
+    reference="https://www.rfc-editor.org/rfc/rfc9112#name-message-body-length",
+    framings=_EVENT_STREAMS,
+    applies=_finite,
+)
+def stream_closes(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    if t.end is End.NOT_CLOSED:
+        yield Finding(
+            "the connection closed after the terminal event",
+            f"still open {t.end_detail}",
+            t.body_bytes,
+            len(t.events),
+        )
+    elif t.end is not End.CLOSED:
+        raise Untestable(f"the stream ended by {t.end.value}, not after a terminal event")
+
+
+@check(
+    id="terminal.stream.stays-open",
+    suite="terminal",
+    level=Level.MUST,
+    title="A long-lived stream outlives a run",
+    requirement="""A long-lived stream stays open and usable after a run ends; it is not
+        closed with the run.""",
+    reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
+    framings=_EVENT_STREAMS,
+    applies=_long_lived,
+)
+def stream_stays_open(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    rules = ep.events
+    assert rules is not None
+    terminals = _terminals(t, rules)
+    if not terminals:
+        raise Untestable("the run never ended, so nothing can follow its end")
+    if t.end is End.CLOSED:
+        yield Finding(
+            "the stream open after the run ended",
+            f"closed {t.duration - terminals[0].time:.3f} s after the run's end",
+            t.body_bytes,
+            len(t.events),
+        )
+
+
+@check(
+    id="terminal.failure.reported",
+    suite="terminal",
+    level=Level.MUST,
+    title="A failed run ends with its documented terminal event",
+    requirement="""When a run fails mid-stream (provoked as the spec says), the stream carries
+        the documented failure event as its one terminal event, valid against its schema,
+        and then ends as any finished stream does.""",
+    reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
+    framings=_EVENT_STREAMS,
+    applies=_has_failures,
+    variants=lambda ep: [f.name for f in ep.events.failures] if ep.events else [],
+)
+def failure_reported(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    rules = ep.events
+    assert rules is not None
+    failure = next(f for f in rules.failures if f.name == t.variant)
+    terminals = _terminals(t, rules)
+    if not terminals:
+        yield Finding(
+            f"a {failure.terminal} event",
+            f"no terminal event ({t.end.value})",
+            t.body_bytes,
+            len(t.events),
+        )
+        return
+    first = terminals[0]
+    label = rules.label(first)
+    if label != failure.terminal and not (label or "").startswith(failure.terminal + "."):
+        yield Finding(f"a {failure.terminal} event", f"{label}", first.offset, first.index)
+    kind = rules.types.get(label or "")
+    if kind is not None:
+        error = best_match(
+            jsonschema.Draft202012Validator(kind.schema, format_checker=FORMAT_CHECKER).iter_errors(
+                first.payload
+            )
+        )
+        if error is not None:
+            yield Finding(
+                f"a {label} event valid against its schema",
+                f"{error.json_path}: {error.message}",
+                first.offset,
+                first.index,
+            )
+    ended = End.TERMINAL if rules.long_lived else End.CLOSED
+    if t.end is not ended:
+        yield Finding(
+            f"the stream {ended.value} after the failure",
+            f"it ended by {t.end.value}",
+            t.body_bytes,
+            len(t.events),
+        )
+
+
+@check(
+    id="http.error.documented",
+    suite="terminal",
+    level=Level.MUST,
+    title="Documented errors come before the stream, as documented",
+    requirement="""Each documented error (missing key, missing scope, unknown resource, no
+        credits, server failure) is answered with its documented status and a JSON error
+        body, before any stream starts: never a 200 stream, never a 5xx for a client's
+        mistake.""",
+    reference=RFC9110_STATUS,
+    applies=_has_errors,
+    needs_stream=False,
+    variants=lambda ep: ep.error_variant_names(),
+)
+def error_documented(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    status = int(t.variant.split(":", 1)[1])
+    case = next(e for e in ep.errors if e.status == status)
+    expected = f"status {status} ({case.when}) with a JSON error body"
+    if t.status is None:
+        yield Finding(expected, f"no response ({t.end.value}): {t.end_detail}")
+        return
+    body = b"".join(c.data for c in t.chunks)
+    shown = body[:200].decode("utf-8", "replace")
+    if t.status != status:
+        what = "a stream" if 200 <= t.status < 300 else "an error"
+        yield Finding(expected, f"status {t.status}, {what}: {shown!r}", 0)
+        return
+    content_type = media_type(t.header("content-type"))
+    if content_type in _STREAM_TYPES:
+        yield Finding(expected, f"an error status with a stream content type {content_type}", 0)
+    try:
+        document = json.loads(body)
+    except ValueError:
+        yield Finding(expected, f"a body that is not JSON: {shown!r}", 0)
+        return
+    if ep.error_schema is not None:
+        error = best_match(jsonschema.Draft202012Validator(ep.error_schema).iter_errors(document))
+        if error is not None:
+            yield Finding(expected, f"{error.json_path}: {error.message}", 0)
+    if case.error and isinstance(document, dict) and document.get("error") != case.error:
+        yield Finding(f"error code {case.error!r}", f"error {document.get('error')!r}", 0)
