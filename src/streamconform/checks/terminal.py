@@ -51,6 +51,10 @@ def _has_failures(ep: Endpoint) -> str | None:
     return None
 
 
+def _has_overrun(ep: Endpoint) -> str | None:
+    return None if ep.overrun else "the spec gives no way to make this stream overrun"
+
+
 def _has_errors(ep: Endpoint) -> str | None:
     return None if ep.errors else "the spec documents no error status for this endpoint"
 
@@ -264,3 +268,26 @@ def error_documented(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
             yield Finding(expected, f"{error.json_path}: {error.message}", 0)
     if case.error and isinstance(document, dict) and document.get("error") != case.error:
         yield Finding(f"error code {case.error!r}", f"error {document.get('error')!r}", 0)
+
+
+@check(
+    id="terminal.stream.max-duration",
+    suite="terminal",
+    level=Level.MUST,
+    title="A stream ends by its maximum duration",
+    requirement="""A stream that would run longer than the spec's maximum duration is ended by
+        the server by then (in the run's time scale, with the suite's tolerance).""",
+    reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
+    applies=_has_overrun,
+    variants=lambda ep: ["overrun"],
+)
+def ends_by_max_duration(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    if t.end is End.MAX_DURATION:
+        yield Finding(
+            f"the server ends the stream within {ep.timing.max_duration:g} s (scaled)",
+            f"still streaming {t.end_detail}",
+            t.body_bytes,
+            len(t.events),
+        )
+    elif t.end is not End.CLOSED:
+        raise Untestable(f"the overrun stream ended by {t.end.value}")

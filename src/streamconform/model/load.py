@@ -40,6 +40,7 @@ from streamconform.model.spec import (
     Timing,
     Until,
     Variable,
+    Variant,
 )
 from streamconform.model.templates import path_params, references
 
@@ -342,6 +343,13 @@ def _endpoint(name: str, raw: Mapping[str, Any], ctx: _Context) -> Endpoint:
         events=events,
         timing=_timing(raw.get("timing")),
         summary=raw.get("summary", ""),
+        overrun=Variant(
+            "overrun",
+            variables=raw["overrun"]["variables"],
+            reference_only=raw["overrun"].get("reference_only", False),
+        )
+        if "overrun" in raw
+        else None,
     )
 
 

@@ -243,6 +243,7 @@ class Endpoint:
     events: EventsSpec | None = None
     timing: Timing = field(default_factory=Timing)
     summary: str = ""
+    overrun: Variant | None = None
 
     @property
     def is_stream(self) -> bool:
@@ -253,6 +254,8 @@ class Endpoint:
 
     def variant(self, name: str) -> Variant | None:
         """The variant of this name; None when the spec gives no way to provoke it."""
+        if self.overrun is not None and name == self.overrun.name:
+            return self.overrun
         rules = self.events
         for flt in rules.filters if rules else ():
             if flt.name == name:

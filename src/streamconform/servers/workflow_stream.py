@@ -6,6 +6,7 @@ is silent (the token endpoint's auth and answer, error bodies, how to provoke 40
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -43,7 +44,8 @@ OUTPUT = (
 def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp:
     api_key = str(variables["api_key"])
     broke_key = str(variables["no_credit_api_key"])
-    workflows = {str(variables["workflow_id"])}
+    workflows = {str(variables["workflow_id"]), str(variables["endless_workflow_id"])}
+    endless = str(variables["endless_workflow_id"])
     failing = str(variables["failing_workflow_id"])
     tokens: dict[str, tuple[str, float]] = {}  # token -> (api key it belongs to, expiry)
     lifetime = clock.span(TOKEN_LIFETIME)
@@ -86,11 +88,13 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
             raise HTTPProblem(500, "internal_error", "something went wrong during execution")
         deadline = time.monotonic() + clock.span(MAX_DURATION)
 
+        pieces = itertools.cycle(OUTPUT) if workflow_id == endless else iter(OUTPUT)
+
         async def body() -> AsyncIterator[bytes]:
-            for piece in OUTPUT:
+            for piece in pieces:
                 await clock.sleep(20.0)
                 if time.monotonic() > deadline:
-                    return
+                    return  # the documented limit: "up to 300 seconds"
                 yield piece.encode()
 
         return stream_response(body(), "text/plain; charset=utf-8")
