@@ -94,6 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     _add_target(run)
     run.add_argument("--strict", action="store_true", help="grade a broken SHOULD as fail")
     run.add_argument(
+        "--input-cases",
+        type=int,
+        default=12,
+        metavar="N",
+        help="generated requests per endpoint, invalid and valid each (default 12)",
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the generated requests (default 0: runs repeat)",
+    )
+    run.add_argument(
         "--report-dir",
         default="reports",
         metavar="DIR",
@@ -130,7 +143,11 @@ def _command_run(args: argparse.Namespace) -> int:
         strict=args.strict,
         select=args.select,
         time_scale=args.time_scale,
+        input_cases=args.input_cases,
+        seed=args.seed,
     )
+    if args.input_cases < 1:
+        raise SpecError(f"--input-cases {args.input_cases}: give at least 1")
     run = ConformanceRun(config)  # validates specs, profile and variables before pytest starts
     if not run.cases():
         raise SpecError(f"no check matches --select {' '.join(args.select)}")
@@ -169,6 +186,7 @@ def _command_run(args: argparse.Namespace) -> int:
         argv += ["--select", prefix]
     if args.strict:
         argv.append("--strict-should")
+    argv += ["--input-cases", str(args.input_cases), "--input-seed", str(args.seed)]
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     # A fresh interpreter: this one has imported the engine already, and pytest must be
     # the first to import plugin modules to rewrite their assertions.

@@ -77,6 +77,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="compress documented durations by FACTOR (default: 1 for targets)",
     )
     group.addoption(
+        "--input-cases",
+        type=int,
+        default=12,
+        metavar="N",
+        help="generated requests per endpoint, each of invalid and valid (default 12)",
+    )
+    group.addoption(
+        "--input-seed",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed of the generated requests, fixed so runs repeat (default 0)",
+    )
+    group.addoption(
         "--report-dir",
         default="reports",
         metavar="DIR",
@@ -97,6 +111,8 @@ def _run(config: pytest.Config) -> ConformanceRun:
                 strict=opt.strict_should,
                 select=opt.select,
                 time_scale=opt.time_scale,
+                input_cases=opt.input_cases,
+                seed=opt.input_seed,
             )
         )
     return config.stash[_RUN]

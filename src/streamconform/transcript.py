@@ -10,6 +10,7 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from streamconform.decode.events import Event, Note
 
@@ -73,6 +74,7 @@ class Transcript:
     setup_log: tuple[str, ...] = ()
     captures: Mapping[str, object] = field(default_factory=dict)
     variant: str = ""
+    probes: tuple[Any, ...] = ()  # bad-input exchanges (engine.bad_input.Probe)
 
     def header(self, name: str) -> str | None:
         """A response header's value (repeated headers joined by ", "), or None."""

@@ -3,7 +3,16 @@
 Importing this package registers every built-in check.
 """
 
-from streamconform.checks import delivery, http, ndjson, ordering, sse, terminal, text
+from streamconform.checks import (
+    bad_input,
+    delivery,
+    http,
+    ndjson,
+    ordering,
+    sse,
+    terminal,
+    text,
+)
 from streamconform.checks.registry import (
     REGISTRY,
     Check,
@@ -14,4 +23,4 @@ from streamconform.checks.registry import (
 )
 
 __all__ = ["REGISTRY", "Check", "Finding", "Untestable", "check", "not_applicable"]
-_MODULES = (delivery, http, ndjson, ordering, sse, terminal, text)
+_MODULES = (bad_input, delivery, http, ndjson, ordering, sse, terminal, text)

@@ -16,17 +16,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from streamconform.checks import REGISTRY, Check, not_applicable
+from streamconform.engine.bad_input import Probe, draw_cases, send_probes
 from streamconform.engine.capture import capture_stream
 from streamconform.engine.recorder import Limits
 from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import new_client
 from streamconform.engine.verdict import Outcome, Result, case_id, judge
-from streamconform.errors import SpecError, TargetError
+from streamconform.errors import SetupError, SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
 from streamconform.model.profile import Profile, load_profile
+from streamconform.model.spec import INPUT_VARIANTS
 from streamconform.resources import bundled_dir
 from streamconform.servers import BackgroundServer, reference_app_for
-from streamconform.transcript import Transcript
+from streamconform.transcript import End, RequestRecord, Transcript
 
 __all__ = ["EMBEDDED", "Binding", "Case", "ConformanceRun", "RunConfig", "parse_assignments"]
 
@@ -48,6 +50,8 @@ class RunConfig:
     select: Sequence[str] = ()
     time_scale: float | None = None
     limits: Limits = field(default_factory=Limits)
+    input_cases: int = 12
+    seed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,9 @@ class ConformanceRun:
             binding = self.bindings[spec.name]
             base_url = self.base_url(spec)
             chosen = endpoint.variant(variant) if variant else None
+            if variant in INPUT_VARIANTS:
+                self._transcripts[key] = self._probe(spec, endpoint, variant, binding, base_url)
+                return self._transcripts[key]
 
             async def capture() -> Transcript:
                 async with new_client() as client:
@@ -247,6 +254,51 @@ class ConformanceRun:
 
             self._transcripts[key] = asyncio.run(capture())
         return self._transcripts[key]
+
+    def _probe(
+        self, spec: Spec, endpoint: Endpoint, variant: str, binding: Binding, base_url: str
+    ) -> Transcript:
+        """Generated requests, as a transcript whose `probes` the bad-input checks read."""
+        mode = variant.split(":", 1)[1]
+        cases = draw_cases(endpoint, mode, self.config.input_cases, self.config.seed)
+
+        async def send() -> tuple[list[Probe], list[str]]:
+            async with new_client() as client:
+                return await send_probes(
+                    client,
+                    spec,
+                    endpoint,
+                    base_url,
+                    binding.variables,
+                    cases,
+                    mode=mode,
+                    scale=binding.scale,
+                    redactor=self.redactor,
+                )
+
+        try:
+            probes, log = asyncio.run(send())
+        except SetupError as err:
+            return Transcript(
+                spec.name,
+                endpoint.name,
+                "",
+                RequestRecord("", ""),
+                end=End.SETUP_FAILED,
+                end_detail=str(err),
+                variant=variant,
+            )
+        return Transcript(
+            spec.name,
+            endpoint.name,
+            "",
+            RequestRecord("", ""),
+            status=200,
+            end=End.CLOSED,
+            setup_log=tuple(log),
+            variant=variant,
+            probes=tuple(probes),
+        )
 
     def judge(self, case: Case) -> Result:
         """The verdict of one case (captures the streams it needs if no earlier case did)."""

@@ -134,6 +134,30 @@ class Filter:
         return f"filter:{self.param}"
 
 
+# generated requests: invalid ones must be refused, valid ones accepted (engine.bad_input)
+INPUT_VARIANTS = ("input:negative", "input:positive")
+_CONSTRAINTS = frozenset(
+    {
+        "enum",
+        "const",
+        "pattern",
+        "format",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+    }
+)
+
+
+def breakable(schema: Mapping[str, Any]) -> bool:
+    """A query value can be invalid only if its schema asks more than "any string"."""
+    return schema.get("type", "string") != "string" or bool(_CONSTRAINTS & set(schema))
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """A documented way a run fails mid-stream, and how to provoke it (variable overrides)."""
@@ -249,6 +273,14 @@ class Endpoint:
     def is_stream(self) -> bool:
         return self.framing is not None
 
+    def breakable_query(self) -> list[str]:
+        """Query parameters a generated request can get wrong (required, or constrained)."""
+        query = self.query_schema or {}
+        required = set(query.get("required", ()))
+        return [
+            n for n, sch in query.get("properties", {}).items() if n in required or breakable(sch)
+        ]
+
     def error_variant_names(self) -> list[str]:
         return [f"error:{e.status}" for e in self.errors]
 
@@ -256,6 +288,8 @@ class Endpoint:
         """The variant of this name; None when the spec gives no way to provoke it."""
         if self.overrun is not None and name == self.overrun.name:
             return self.overrun
+        if name in INPUT_VARIANTS and (self.body_schema or self.query_schema):
+            return Variant(name)
         rules = self.events
         for flt in rules.filters if rules else ():
             if flt.name == name:
