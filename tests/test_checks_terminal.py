@@ -41,6 +41,9 @@ STAYS_OPEN = "terminal.stream.stays-open"
 FAILURE = "terminal.failure.reported"
 ERRORS = "http.error.documented"
 
+# the rules this file covers (the suite may hold others, tested elsewhere)
+RULES = (PRESENT, ONCE, CLOSES, STAYS_OPEN, FAILURE, ERRORS)
+
 PASS, FAIL, SKIP, UNTESTABLE = Outcome.PASS, Outcome.FAIL, Outcome.SKIP, Outcome.UNTESTABLE
 
 # -- Endpoints -----------------------------------------------------------------------------
@@ -536,9 +539,8 @@ def test_a_long_lived_stream_broken_after_the_run_did_not_stay_open() -> None:
     assert result.outcome is not PASS, result
 
 
-def test_every_terminal_suite_check_is_covered_here() -> None:
-    suite = {c.id for c in REGISTRY.values() if c.suite == "terminal"}
-    assert suite == {PRESENT, ONCE, CLOSES, STAYS_OPEN, FAILURE, ERRORS}
+def test_the_rules_covered_here_are_in_the_terminal_suite() -> None:
+    assert {rule: REGISTRY[rule].suite for rule in RULES} == dict.fromkeys(RULES, "terminal")
 
 
 # -- Through real servers ------------------------------------------------------------------
@@ -658,18 +660,18 @@ def run_live(
     checks: Iterable[str] | None = None,
     variants: Iterable[str] = (),
 ) -> Live:
-    """Judge the terminal suite (or some of its checks) of the spec's `events` endpoint
+    """Judge the rules of this file (or some of them) on the spec's `events` endpoint
     against the app; `variants` names the captures to hand back ("" is the plain one)."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_text)
-    wanted = set(checks) if checks is not None else None
+    wanted = set(RULES if checks is None else checks)
     with BackgroundServer(app) as server:
         run = ConformanceRun(RunConfig(specs=[spec], target=server.url), environ={})
         try:
             cases = [
                 c
                 for c in run.cases("terminal")
-                if c.endpoint.name == "events" and (wanted is None or c.check.id in wanted)
+                if c.endpoint.name == "events" and c.check.id in wanted
             ]
             results = {case.check.id: run.judge(case) for case in cases}
             (loaded,) = run.specs
@@ -903,7 +905,9 @@ requirements:
 RUN_STEPS = ("run_started", "token", "token", "run_finished")
 
 
-def runs_app(*, close_with_run: bool) -> Starlette:
+def runs_app(*, close_with_run: bool, abort: bool = False) -> Starlette:
+    """Runs start on POST /runs; when one ends, every stream is closed (`close_with_run`),
+    broken off mid-body (`abort` too), or kept open with heartbeats."""
     subscribers: list[asyncio.Queue[bytes | None]] = []
     run_ids = itertools.count(1)
     tasks: set[asyncio.Task[None]] = set()
@@ -939,6 +943,8 @@ def runs_app(*, close_with_run: bool) -> Starlette:
                     except TimeoutError:
                         yield PING
                         continue
+                    if item is None and abort:
+                        raise ConnectionAbortedError("the run ended, so the stream is dropped")
                     if item is None:
                         return
                     yield item
@@ -983,6 +989,16 @@ def test_a_long_lived_stream_outlives_its_run(
     }, {k: r.message for k, r in live.results.items()}
     if outcome is FAIL:
         said(live.results[STAYS_OPEN], "Expected: the stream open after the run ended", "closed")
+
+
+def test_a_long_lived_stream_broken_off_with_its_run_does_not_pass(tmp_path: Path) -> None:
+    """A server that drops the connection mid-body when the run ends did not keep the
+    stream open and usable: stays-open must not pass it."""
+    live = run_live(RUNS_SPEC, tmp_path, runs_app(close_with_run=True, abort=True), variants=[""])
+    t = live.transcripts[""]
+    assert t.end is End.READ_ERROR, (t.end, t.end_detail)
+    assert live.results[PRESENT].outcome is PASS
+    assert live.results[STAYS_OPEN].outcome is not PASS, live.results[STAYS_OPEN]
 
 
 ERRORS_SPEC = """\

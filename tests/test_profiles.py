@@ -96,3 +96,63 @@ def test_a_bad_override_names_the_profile_and_endpoint(
     with pytest.raises(SpecError, match=r"profile\.yaml") as err:
         ConformanceRun(RunConfig(specs=[PRISM], profile=profile), environ={})
     assert message in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def prism_target() -> BackgroundServer:
+    spec = load_spec(PRISM)
+    variables = resolve_variables(spec, overrides={}, profile={}, environ={})
+    with BackgroundServer(reference_app_for(spec, variables, spec.reference.time_scale)) as server:
+        yield server
+
+
+def failure_outcome(profile: Path | None, target: str) -> tuple[Outcome, str]:
+    run = ConformanceRun(
+        RunConfig(
+            specs=[PRISM],
+            target=target,
+            profile=profile,
+            variables=KEYS,
+            time_scale=0.004,
+            select=["prism-agents::events::terminal.failure.reported"],
+        ),
+        environ={},
+    )
+    try:
+        (case,) = run.cases()
+        result = run.judge(case)
+        return result.outcome, result.message
+    finally:
+        run.close()
+
+
+def test_a_reference_only_failure_is_untestable_on_a_target(prism_target: BackgroundServer) -> None:
+    outcome, message = failure_outcome(None, prism_target.url)
+    assert outcome is Outcome.UNTESTABLE
+    assert "reference server" in message
+
+
+def test_a_profile_can_say_how_to_provoke_a_failure_on_its_target(
+    prism_target: BackgroundServer, tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        "specs:\n"
+        "  prism-agents:\n"
+        "    endpoints:\n"
+        "      events:\n"
+        "        provoke:\n"
+        "          failure:run_status.error: {variables: {run_input: '[[fail]] please'}}\n"
+    )
+    outcome, message = failure_outcome(profile, prism_target.url)
+    assert outcome is Outcome.PASS, message
+
+
+def test_a_profile_cannot_provoke_what_the_spec_does_not_document(tmp_path: Path) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        "specs:\n  prism-agents:\n    endpoints:\n      events:\n"
+        "        provoke: {'error:418': {omit_auth: true}}\n"
+    )
+    with pytest.raises(SpecError, match="'error:418' is not one of"):
+        ConformanceRun(RunConfig(specs=[PRISM], profile=profile), environ={})

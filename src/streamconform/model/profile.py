@@ -11,7 +11,7 @@ from typing import Any
 
 from streamconform.errors import SpecError
 from streamconform.model.load import load_yaml, validate_tree
-from streamconform.model.spec import Spec
+from streamconform.model.spec import Endpoint, Spec, Variant
 from streamconform.model.templates import path_params, references
 
 __all__ = ["Profile", "TargetSettings", "load_profile"]
@@ -39,6 +39,22 @@ _ENDPOINT = {
         "query": _TEMPLATES,
         "body": {},
         "success": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+        "provoke": {
+            "type": "object",
+            "description": "How to provoke a documented error, failure or overrun on this target",
+            "propertyNames": {"pattern": "^(error:[0-9]{3}|failure:.+|overrun)$"},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "variables": _TEMPLATES,
+                    "query": _TEMPLATES,
+                    "headers": _TEMPLATES,
+                    "body": {},
+                    "omit_auth": {"type": "boolean"},
+                },
+            },
+        },
     },
 }
 _PER_SPEC = {
@@ -105,8 +121,35 @@ class Profile:
                     raise SpecError(f"{where}: ${{{ref}}} is not a variable")
             if "success" in changes:
                 changes = {**changes, "success": tuple(changes["success"])}
+            if "provoke" in changes:
+                changes = {
+                    **changes,
+                    "provocations": self._provocations(endpoints[name], changes["provoke"], where),
+                }
+                del changes["provoke"]
             endpoints[name] = replace(endpoints[name], **changes)
         return replace(spec, endpoints=endpoints)
+
+    @staticmethod
+    def _provocations(
+        endpoint: Endpoint, provoke: Mapping[str, Mapping[str, Any]], where: str
+    ) -> dict[str, Variant]:
+        known = endpoint.provokable_names()
+        for name in provoke:
+            if name not in known:
+                raise SpecError(f"{where}.provoke: {name!r} is not one of {', '.join(known)}")
+        return {name: _variant(name, how) for name, how in provoke.items()}
+
+
+def _variant(name: str, how: Mapping[str, Any]) -> Variant:
+    return Variant(
+        name,
+        query=how.get("query", {}),
+        body=how.get("body"),
+        headers=how.get("headers", {}),
+        variables=how.get("variables", {}),
+        omit_auth=how.get("omit_auth", False),
+    )
 
 
 def _settings(raw: Mapping[str, Any]) -> TargetSettings:

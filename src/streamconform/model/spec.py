@@ -268,6 +268,7 @@ class Endpoint:
     timing: Timing = field(default_factory=Timing)
     summary: str = ""
     overrun: Variant | None = None
+    provocations: Mapping[str, Variant] = field(default_factory=dict)
 
     @property
     def is_stream(self) -> bool:
@@ -284,8 +285,15 @@ class Endpoint:
     def error_variant_names(self) -> list[str]:
         return [f"error:{e.status}" for e in self.errors]
 
+    def provokable_names(self) -> list[str]:
+        """Variants a profile may say how to provoke: errors, failures, an overrun."""
+        failures = [f.name for f in self.events.failures] if self.events else []
+        return [*self.error_variant_names(), *failures, *(["overrun"] if self.overrun else [])]
+
     def variant(self, name: str) -> Variant | None:
         """The variant of this name; None when the spec gives no way to provoke it."""
+        if name in self.provocations:  # a target profile's own way, for a real target
+            return self.provocations[name]
         if self.overrun is not None and name == self.overrun.name:
             return self.overrun
         if name in INPUT_VARIANTS and (self.body_schema or self.query_schema):
