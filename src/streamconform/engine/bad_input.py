@@ -32,6 +32,7 @@ __all__ = ["Probe", "draw_cases", "has_input_schema", "openapi_for", "send_probe
 
 _BODY_KEPT = 300
 _DRAWN_HEADERS = {"content-type"}
+_CURL_SETS_ITSELF = {"host", "content-length", "connection", "accept-encoding", "user-agent"}
 _CONSTRAINTS = {
     "enum",
     "const",
@@ -130,7 +131,8 @@ def draw_cases(endpoint: Endpoint, mode: str, count: int, seed: int) -> list[Any
 def _curl(method: str, url: str, headers: Mapping[str, str], content: bytes | None) -> str:
     parts = ["curl", "-X", method, shlex.quote(url)]
     for name, value in headers.items():
-        parts += ["-H", shlex.quote(f"{name}: {value}")]
+        if name.lower() not in _CURL_SETS_ITSELF:
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
     if content is not None:
         text = content.decode("utf-8", "backslashreplace")
         if text.encode("utf-8", "backslashreplace") == content and "\\" not in text:
