@@ -330,7 +330,20 @@ UNIT_CASES = [
         FAIL,
         "another terminal event, failed, after #1",
     ),
+    row(
+        ONCE,
+        "two-terminal-events-left-open",
+        Story(FINITE, (DONE, PING, DONE), End.NOT_CLOSED),
+        FAIL,
+        "another terminal event, done, after #0",
+    ),
     row(ONCE, "one-terminal-event", Story(FINITE, (TICK, DONE)), PASS),
+    row(
+        ONCE,
+        "one-terminal-then-silent",
+        Story(FINITE, (TICK, DONE), End.IDLE_TIMEOUT),
+        PASS,
+    ),
     row(ONCE, "no-terminal-is-another-rule", Story(FINITE, (TICK,)), PASS),
     row(
         ONCE,
@@ -446,7 +459,7 @@ UNIT_CASES = [
         "success-terminal-instead",
         Story(FINITE, (TICK, DONE), variant="failure:error"),
         FAIL,
-        "Expected: a error event",
+        "Expected: the failure's terminal event, error",
         "Actual: done",
     ),
     row(
@@ -469,7 +482,7 @@ UNIT_CASES = [
         "error-event-breaks-its-schema",
         Story(FINITE, (TICK, ev("error", {"code": 3})), variant="failure:error"),
         FAIL,
-        "Expected: a error event valid against its schema",
+        "Expected: the error event valid against its schema",
         "'message' is a required property",
     ),
     row(
@@ -793,8 +806,9 @@ def test_a_finished_stream_is_closed(tmp_path: Path, then: str, outcome: Outcome
     assert live.outcomes() == {PRESENT: PASS, ONCE: PASS, CLOSES: outcome}
     if outcome is FAIL:
         said(live.results[CLOSES], "Actual: still open after")
-        done_at = t.events[-1].time
-        assert 2.0 <= t.duration - done_at < 2.0 + 4.0, (done_at, t.duration)
+        # the bound was waited out in full, and not much longer
+        assert t.duration - t.events[-1].time >= 2.0, (t.events[-1].time, t.duration)
+        assert t.duration < 6.0, t.duration
     else:
         assert t.duration < 2.0
 
@@ -809,7 +823,7 @@ FAILURE_CASES = [
     pytest.param(
         ([TICK, DONE], "close"),
         FAIL,
-        ("Expected: a error event", "Actual: done"),
+        ("Expected: the failure's terminal event, error", "Actual: done"),
         id=f"{FAILURE}:fail:success-terminal-instead",
     ),
     pytest.param(
@@ -821,7 +835,10 @@ FAILURE_CASES = [
     pytest.param(
         ([TICK, ev("error", {"code": 3})], "close"),
         FAIL,
-        ("Expected: a error event valid against its schema", "'message' is a required property"),
+        (
+            "Expected: the error event valid against its schema",
+            "'message' is a required property",
+        ),
         id=f"{FAILURE}:fail:error-event-breaks-its-schema",
     ),
 ]
@@ -988,7 +1005,11 @@ def test_a_long_lived_stream_outlives_its_run(
         ERRORS: SKIP,
     }, {k: r.message for k, r in live.results.items()}
     if outcome is FAIL:
-        said(live.results[STAYS_OPEN], "Expected: the stream open after the run ended", "closed")
+        said(
+            live.results[STAYS_OPEN],
+            "Expected: the stream open after the run ended",
+            "s after the run's end",
+        )
 
 
 def test_a_long_lived_stream_broken_off_with_its_run_does_not_pass(tmp_path: Path) -> None:

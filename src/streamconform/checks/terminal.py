@@ -114,14 +114,18 @@ def terminal_present(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 def terminal_once(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     rules = ep.events
     assert rules is not None
-    terminals = _terminals(t, rules)
-    for extra in terminals[1:]:
-        yield Finding(
-            "one terminal event",
-            f"another terminal event, {rules.label(extra)}, after #{terminals[0].index}",
-            extra.offset,
-            extra.index,
-        )
+    first_by_run: dict[object, Event] = {}
+    for event in _terminals(t, rules):
+        # per run on a multiplexed stream (only the awaited run's, when one was awaited)
+        run = event.payload.get(rules.key_field) if isinstance(event.payload, dict) else None
+        first = first_by_run.setdefault(run if rules.key_field else None, event)
+        if first is not event:
+            yield Finding(
+                "one terminal event",
+                f"another terminal event, {rules.label(event)}, after #{first.index}",
+                event.offset,
+                event.index,
+            )
 
 
 @check(
@@ -164,10 +168,11 @@ def stream_stays_open(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     terminals = _terminals(t, rules)
     if not terminals:
         raise Untestable("the run never ended, so nothing can follow its end")
-    if t.end is End.CLOSED:
+    if t.end in (End.CLOSED, End.READ_ERROR):
+        how = "closed" if t.end is End.CLOSED else f"broken ({t.end_detail})"
         yield Finding(
             "the stream open after the run ended",
-            f"closed {t.duration - terminals[0].time:.3f} s after the run's end",
+            f"{how} {t.duration - terminals[0].time:.3f} s after the run's end",
             t.body_bytes,
             len(t.events),
         )
@@ -191,36 +196,29 @@ def failure_reported(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     assert rules is not None
     failure = next(f for f in rules.failures if f.name == t.variant)
     terminals = _terminals(t, rules)
+    wanted = f"the failure's terminal event, {failure.terminal}"
     if not terminals:
-        yield Finding(
-            f"a {failure.terminal} event",
-            f"no terminal event ({t.end.value})",
-            t.body_bytes,
-            len(t.events),
-        )
+        yield Finding(wanted, f"no terminal event ({t.end.value})", t.body_bytes, len(t.events))
         return
     first = terminals[0]
     label = rules.label(first)
     if label != failure.terminal and not (label or "").startswith(failure.terminal + "."):
-        yield Finding(f"a {failure.terminal} event", f"{label}", first.offset, first.index)
+        yield Finding(wanted, f"{label}", first.offset, first.index)
     kind = rules.types.get(label or "")
     if kind is not None:
-        error = best_match(
-            jsonschema.Draft202012Validator(kind.schema, format_checker=FORMAT_CHECKER).iter_errors(
-                first.payload
-            )
-        )
+        validator = jsonschema.Draft202012Validator(kind.schema, format_checker=FORMAT_CHECKER)
+        error = best_match(validator.iter_errors(first.payload))
         if error is not None:
             yield Finding(
-                f"a {label} event valid against its schema",
+                f"the {label} event valid against its schema",
                 f"{error.json_path}: {error.message}",
                 first.offset,
                 first.index,
             )
-    ended = End.TERMINAL if rules.long_lived else End.CLOSED
+    ended, how = (End.TERMINAL, "open") if rules.long_lived else (End.CLOSED, "closed")
     if t.end is not ended:
         yield Finding(
-            f"the stream {ended.value} after the failure",
+            f"the stream {how} after the failure",
             f"it ended by {t.end.value}",
             t.body_bytes,
             len(t.events),

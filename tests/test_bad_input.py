@@ -1,0 +1,625 @@
+"""The bad-input suite: OpenAPI documents built from the spec's request schemas,
+reproducible generated requests, and verdicts of `input.invalid.refused` and
+`input.valid.accepted` against real servers on loopback, with replayable curl commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from schemathesis.specs.openapi.definitions import OPENAPI_31
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from streamconform.checks import REGISTRY
+from streamconform.engine.bad_input import Probe, draw_cases, openapi_for, send_probes
+from streamconform.engine.requests import new_client
+from streamconform.engine.run import ConformanceRun, RunConfig
+from streamconform.engine.verdict import Outcome, Result
+from streamconform.model import load_spec
+from streamconform.model.spec import Endpoint, Spec
+from streamconform.model.templates import path_params
+from streamconform.servers import BackgroundServer
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "sk-gen-7f3a9c2e51d04b68"
+BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["prompt"],
+    "properties": {
+        "prompt": {"type": "string", "minLength": 1},
+        "action": {"enum": ["a", "b"]},
+        "n": {"type": "integer", "minimum": 0},
+    },
+}
+SPEC = """\
+streamconform: 1
+name: gen
+title: A one-endpoint API whose requests are generated from its body schema
+source: {document: test}
+variables:
+  api_key: {env: GEN_API_KEY, secret: true, default: unused-default}
+auth:
+  key: {type: header, name: x-api-key, value: "${api_key}"}
+endpoints:
+  chat:
+    method: POST
+    path: /chat
+    framing: sse
+    auth: key
+    content_types: [text/event-stream]
+    body: {prompt: hello}
+    body_schema: BODY_SCHEMA
+    errors:
+      - status: 404
+        when: The model named in the request does not exist
+    events:
+      type_from: json-field
+      data: json
+      types:
+        tick: {schema: {type: object}}
+        done: {schema: {type: object}}
+      terminal: [done]
+    timing: {response_timeout: 2, idle_timeout: 1, max_duration: 1, close_after_terminal: 1}
+requirements:
+  - id: input
+    quote: Requests that break the schema are refused; valid ones are served.
+    level: MUST
+    checks: [input.invalid.refused, input.valid.accepted]
+""".replace("BODY_SCHEMA", json.dumps(BODY_SCHEMA))
+VALID_BODY = jsonschema.Draft202012Validator(BODY_SCHEMA)
+INVALID = "input.invalid.refused"
+VALID = "input.valid.accepted"
+
+
+def without_case_id(case: Any) -> dict[str, Any]:
+    """What a case sends, minus the per-case id schemathesis makes up on every draw."""
+    sent = case.as_transport_kwargs(base_url="http://127.0.0.1:1")
+    sent["headers"] = {k: v for k, v in sent["headers"].items() if k != "X-Schemathesis-TestCaseId"}
+    return sent
+
+
+def query_endpoint(properties: dict[str, Any], required: Sequence[str] = ()) -> Endpoint:
+    return Endpoint(
+        name="search",
+        method="GET",
+        path="/items/{item_id}/events",
+        framing=None,
+        query_schema={"type": "object", "required": list(required), "properties": properties},
+    )
+
+
+def query_names(document: dict[str, Any], path: str, method: str) -> list[str]:
+    operation = document["paths"][path][method]
+    return [p["name"] for p in operation.get("parameters", ()) if p["in"] == "query"]
+
+
+def openapi_errors(document: dict[str, Any]) -> list[str]:
+    """Where the document breaks the OpenAPI 3.1 meta-schema (the copy schemathesis ships)."""
+    return [e.message for e in jsonschema.Draft202012Validator(OPENAPI_31).iter_errors(document)]
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "gen.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+@pytest.fixture
+def chat(spec_file: Path) -> Endpoint:
+    return load_spec(spec_file, known_checks=set(REGISTRY)).endpoints["chat"]
+
+
+# --- the OpenAPI document -------------------------------------------------------------
+
+
+def test_a_body_schema_becomes_a_required_json_request_body(chat: Endpoint) -> None:
+    """schemathesis reads the body schema from an OpenAPI 3.1 requestBody."""
+    document = openapi_for(chat)
+    assert openapi_errors(document) == []
+    assert openapi_errors({**document, "openapi": "3.0.3"})  # the validation is not vacuous
+    assert document["openapi"].startswith("3.1.")
+    operation = document["paths"]["/chat"]["post"]
+    assert operation["requestBody"] == {
+        "required": True,
+        "content": {"application/json": {"schema": BODY_SCHEMA}},
+    }
+    assert "parameters" not in operation
+
+
+def test_query_and_path_parameters_are_declared() -> None:
+    """Every documented query parameter keeps its schema and required flag; path
+    parameters are required strings."""
+    endpoint = query_endpoint(
+        {"since": {"type": "string"}, "limit": {"type": "integer", "minimum": 1}},
+        required=["since"],
+    )
+    document = openapi_for(endpoint, "positive")
+    assert openapi_errors(document) == []
+    assert document["paths"]["/items/{item_id}/events"]["get"]["parameters"] == [
+        {"name": "since", "in": "query", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1},
+        },
+        {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}},
+    ]
+    assert "requestBody" not in document["paths"]["/items/{item_id}/events"]["get"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "required", "kept"),
+    [
+        pytest.param({"type": "string"}, False, False, id="any-string-left-out"),
+        pytest.param({}, False, False, id="untyped-left-out"),
+        pytest.param({"type": "string"}, True, True, id="required-kept"),
+        pytest.param({"enum": ["a", "b"]}, False, True, id="enum-kept"),
+        pytest.param({"type": "integer"}, False, True, id="integer-kept"),
+        pytest.param({"type": "boolean"}, False, True, id="boolean-kept"),
+        pytest.param({"type": "string", "pattern": "^[a-z]+$"}, False, True, id="pattern-kept"),
+        pytest.param({"type": "string", "minLength": 3}, False, True, id="minLength-kept"),
+        pytest.param({"type": "string", "maxLength": 3}, False, True, id="maxLength-kept"),
+        pytest.param({"type": "string", "format": "uuid"}, False, True, id="format-kept"),
+    ],
+)
+def test_negative_mode_leaves_out_parameters_any_string_satisfies(
+    schema: dict[str, Any], required: bool, kept: bool
+) -> None:
+    """An "any string" parameter can only be broken by adding undeclared ones, which a
+    server may ignore; it is dropped from negative documents, never from positive ones."""
+    endpoint = query_endpoint({"p": schema}, required=["p"] if required else [])
+    negative = openapi_for(endpoint, "negative")
+    positive = openapi_for(endpoint, "positive")
+    assert openapi_errors(negative) == openapi_errors(positive) == []
+    assert ("p" in query_names(negative, endpoint.path, "get")) is kept
+    assert query_names(positive, endpoint.path, "get") == ["p"]
+    assert ("p" in endpoint.breakable_query()) is kept
+
+
+def test_the_bundled_prompt_stream_document_is_built_from_its_spec() -> None:
+    """The document carries the spec's own body schema (as the YAML file states it), and
+    follows the spec when the schema changes: no hand-written copy is kept."""
+    path = ROOT / "specs" / "miniapp-studio.yaml"
+    endpoint = load_spec(path).endpoints["prompt_stream"]
+    raw = yaml.safe_load(path.read_text())["endpoints"]["prompt_stream"]
+    for mode in ("positive", "negative"):
+        document = openapi_for(endpoint, mode)
+        assert openapi_errors(document) == []
+        assert document["info"]["title"] == "prompt_stream"
+        assert list(document["paths"]) == ["/v2/studio/deployment/prompt/stream"]
+        operation = document["paths"]["/v2/studio/deployment/prompt/stream"]
+        assert list(operation) == ["post"]
+        body = operation["post"]["requestBody"]
+        assert body["required"] is True
+        assert body["content"]["application/json"]["schema"] == raw["body_schema"]
+        assert "parameters" not in operation["post"]  # no query schema, no path parameters
+    changed = dataclasses.replace(endpoint, body_schema={"type": "object", "required": ["x"]})
+    schema = openapi_for(changed)["paths"][endpoint.path]["post"]["requestBody"]["content"]
+    assert schema["application/json"]["schema"] == {"type": "object", "required": ["x"]}
+
+
+def bundled_input_endpoints() -> list[Any]:
+    specs = [load_spec(path) for path in sorted((ROOT / "specs").glob("*.yaml"))]
+    return [
+        pytest.param(spec, endpoint, id=f"{spec.name}::{endpoint.name}")
+        for spec in specs
+        for endpoint in spec.endpoints.values()
+        if endpoint.body_schema is not None or endpoint.query_schema is not None
+    ]
+
+
+@pytest.mark.parametrize(("spec", "endpoint"), bundled_input_endpoints())
+def test_every_bundled_input_schema_gives_a_valid_document(spec: Spec, endpoint: Endpoint) -> None:
+    """Each bundled endpoint with a request schema yields valid OpenAPI 3.1 in both modes,
+    with its path parameters and (in negative mode) only its breakable query parameters."""
+    method = endpoint.method.lower()
+    declared = list((endpoint.query_schema or {}).get("properties", {}))
+    for mode, expected in (("positive", declared), ("negative", endpoint.breakable_query())):
+        document = openapi_for(endpoint, mode)
+        assert openapi_errors(document) == [], mode
+        operation = document["paths"][endpoint.path][method]
+        assert query_names(document, endpoint.path, method) == expected
+        in_path = [p["name"] for p in operation.get("parameters", ()) if p["in"] == "path"]
+        assert in_path == path_params(endpoint.path)
+        assert ("requestBody" in operation) is (endpoint.body_schema is not None)
+
+
+# --- drawing cases --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["negative", "positive"])
+def test_the_same_seed_draws_the_same_cases(chat: Endpoint, mode: str) -> None:
+    """A fixed seed makes CI runs repeat; another seed explores other requests."""
+    first = [without_case_id(c) for c in draw_cases(chat, mode, 8, seed=11)]
+    again = [without_case_id(c) for c in draw_cases(chat, mode, 8, seed=11)]
+    other = [without_case_id(c) for c in draw_cases(chat, mode, 8, seed=12)]
+    assert first and first == again
+    assert other != first
+
+
+@pytest.mark.parametrize("count", [1, 3, 12])
+@pytest.mark.parametrize("mode", ["negative", "positive"])
+def test_count_bounds_the_number_of_cases(chat: Endpoint, mode: str, count: int) -> None:
+    """--input-cases is an upper bound on the requests sent per endpoint and mode."""
+    assert 1 <= len(draw_cases(chat, mode, count, seed=0)) <= count
+
+
+def test_generated_bodies_break_or_keep_the_schema_as_their_mode_says(chat: Endpoint) -> None:
+    """Negative bodies are invalid (or not JSON at all); positive bodies are valid."""
+    for case in draw_cases(chat, "negative", 12, seed=0):
+        sent = without_case_id(case)
+        if "json" in sent:
+            assert not VALID_BODY.is_valid(sent["json"]), sent["json"]
+        else:
+            assert sent.get("data") is not None
+    for case in draw_cases(chat, "positive", 12, seed=0):
+        assert VALID_BODY.is_valid(without_case_id(case)["json"])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_negative_cases_carry_no_undeclared_query_parameters(seed: int) -> None:
+    """An extra parameter proves nothing (servers may ignore it), nor does an "any string"
+    one: negative cases only use the breakable parameters."""
+    endpoint = query_endpoint(
+        {
+            "free": {"type": "string"},
+            "limit": {"type": "integer", "minimum": 1},
+            "kind": {"enum": ["a", "b"]},
+        }
+    )
+    cases = draw_cases(endpoint, "negative", 12, seed=seed)
+    assert cases
+    for case in cases:
+        assert set(case.query or {}) <= {"limit", "kind"}, case.query
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        pytest.param(query_endpoint({"q": {"type": "string"}, "any": {}}), id="only-any-string"),
+        pytest.param(Endpoint("bare", "GET", "/bare"), id="no-schemas"),
+    ],
+)
+def test_nothing_breakable_draws_no_negative_case(endpoint: Endpoint) -> None:
+    """With nothing to break there is no invalid request to send (the check says so)."""
+    assert draw_cases(endpoint, "negative", 12, seed=0) == []
+    assert draw_cases(endpoint, "positive", 3, seed=0)
+
+
+# --- verdicts against real servers ----------------------------------------------------
+
+Answer = Callable[[Request], Awaitable[Response]]
+
+
+async def sse_stream(request: Request) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        for n in range(3):
+            await asyncio.sleep(0.02)
+            yield b'data: {"type":"tick","n":%d}\n\n' % n
+        yield b'data: {"type":"done"}\n\n'
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+async def json_400(request: Request) -> Response:
+    return JSONResponse({"error": "invalid_request", "message": "the body breaks the schema"}, 400)
+
+
+async def json_500(request: Request) -> Response:
+    return JSONResponse({"error": "internal", "message": "unexpected input"}, 500)
+
+
+async def html_400(request: Request) -> Response:
+    return Response("<html><body>Bad Request</body></html>", 400, media_type="text/html")
+
+
+async def json_422(request: Request) -> Response:
+    return JSONResponse({"error": "unprocessable", "message": "not today"}, 422)
+
+
+async def json_404(request: Request) -> Response:
+    return JSONResponse({"error": "not_found", "message": "no such model"}, 404)
+
+
+@dataclasses.dataclass
+class ChatServer:
+    """Checks the key, validates the body, and answers each kind of request its way;
+    records every body it got, in order."""
+
+    on_invalid: Answer
+    on_valid: Answer
+    received: list[bytes] = dataclasses.field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def chat(request: Request) -> Response:
+            raw = await request.body()
+            self.received.append(raw)
+            if request.headers.get("x-api-key") != SECRET:
+                return JSONResponse({"error": "unauthorized", "message": "bad key"}, 401)
+            try:
+                valid = VALID_BODY.is_valid(json.loads(raw))
+            except ValueError:
+                valid = False
+            return await (self.on_valid if valid else self.on_invalid)(request)
+
+        return Starlette(routes=[Route("/chat", chat, methods=["POST"])])
+
+
+@contextlib.contextmanager
+def chat_run(spec_file: Path, server: ChatServer, **config: Any) -> Iterator[ConformanceRun]:
+    """A run of the one-endpoint spec against the server, which stays up meanwhile."""
+    with BackgroundServer(server.app()) as running:
+        run = ConformanceRun(
+            RunConfig(specs=[spec_file], target=running.url, **config),
+            environ={"GEN_API_KEY": SECRET},
+        )
+        try:
+            yield run
+        finally:
+            run.close()
+
+
+def judge_input(spec_file: Path, server: ChatServer, **config: Any) -> dict[str, Result]:
+    """Both bad-input checks of the one-endpoint spec against the server; id -> result."""
+    with chat_run(spec_file, server, **config) as run:
+        return {case.check.id: run.judge(case) for case in run.cases("bad-input")}
+
+
+@pytest.mark.parametrize(
+    ("on_invalid", "on_valid", "outcomes", "fragment"),
+    [
+        pytest.param(
+            json_400,
+            sse_stream,
+            {INVALID: Outcome.PASS, VALID: Outcome.PASS},
+            "",
+            id="both-pass-on-a-correct-server",
+        ),
+        pytest.param(
+            json_500,
+            sse_stream,
+            {INVALID: Outcome.FAIL, VALID: Outcome.PASS},
+            "status 500 application/json",
+            id="invalid.refused-fails-on-500",
+        ),
+        pytest.param(
+            sse_stream,
+            sse_stream,
+            {INVALID: Outcome.FAIL, VALID: Outcome.PASS},
+            "status 200 text/event-stream",
+            id="invalid.refused-fails-on-a-started-stream",
+        ),
+        pytest.param(
+            html_400,
+            sse_stream,
+            {INVALID: Outcome.FAIL, VALID: Outcome.PASS},
+            "400 with text/html",
+            id="invalid.refused-fails-on-an-html-400",
+        ),
+        pytest.param(
+            json_400,
+            json_422,
+            {INVALID: Outcome.PASS, VALID: Outcome.FAIL},
+            "status 422",
+            id="valid.accepted-fails-on-an-undocumented-422",
+        ),
+        pytest.param(
+            json_400,
+            json_404,
+            {INVALID: Outcome.PASS, VALID: Outcome.PASS},
+            "",
+            id="valid.accepted-passes-on-a-documented-404",
+        ),
+    ],
+)
+def test_bad_input_verdicts_against_real_servers(
+    spec_file: Path,
+    on_invalid: Answer,
+    on_valid: Answer,
+    outcomes: dict[str, Outcome],
+    fragment: str,
+) -> None:
+    """Invalid requests want 400/422 with JSON; valid ones a stream or a documented answer."""
+    results = judge_input(spec_file, ChatServer(on_invalid, on_valid))
+    assert {check: r.outcome for check, r in results.items()} == outcomes, results
+    for check, result in results.items():
+        if result.outcome is Outcome.FAIL:
+            assert fragment in result.message, result.message
+            assert "replay: curl -X POST" in result.message
+        else:
+            mode = "negative" if check == INVALID else "positive"
+            assert result.message == f"input:{mode}: pass"
+
+
+def data_argument(curl: str) -> bytes:
+    """The body a curl line sends, read back from its --data-raw or --data-binary."""
+    binary = re.search(r" --data-binary \$'((?:\\x[0-9a-f]{2})*)'$", curl)
+    if binary:
+        return bytes.fromhex(binary.group(1).replace("\\x", ""))
+    raw = curl.rpartition(" --data-raw ")[2]
+    return shlex.split(raw)[0].encode()
+
+
+def test_a_failure_shows_a_redacted_curl_replay_with_the_body(spec_file: Path) -> None:
+    """The message lets a person replay what failed: method, URL, the body that was sent,
+    and the key hidden as [REDACTED]."""
+    server = ChatServer(json_500, sse_stream)
+    with chat_run(spec_file, server) as run:
+        spec = run.specs[0]
+        (case,) = [c for c in run.cases("bad-input") if c.check.id == INVALID]
+        message = run.judge(case).message
+        probes = run.transcript(spec, spec.endpoints["chat"], "input:negative").probes
+    assert "Actual: status 500" in message
+    assert SECRET not in message
+    assert "-H 'x-api-key: [REDACTED]'" in message
+    shown = re.findall(r"replay: (curl -X POST .*?)(?: at response head)?$", message, re.M)
+    assert shown, message
+    assert shown == [p.curl for p in probes[: len(shown)]]
+    assert [data_argument(curl) for curl in shown] == server.received[: len(shown)]
+
+
+def test_input_cases_bounds_the_probes_sent(spec_file: Path) -> None:
+    """RunConfig(input_cases=N) sends at most N generated requests per mode."""
+    server = ChatServer(json_400, sse_stream)
+    with chat_run(spec_file, server, input_cases=3) as run:
+        spec = run.specs[0]
+        for mode in ("input:negative", "input:positive"):
+            probes = run.transcript(spec, spec.endpoints["chat"], mode).probes
+            assert 1 <= len(probes) <= 3, mode
+    assert 2 <= len(server.received) <= 6
+
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+
+
+def replay(curl: str, key: str = SECRET) -> str:
+    """Run a curl line in bash with the key put in place of [REDACTED]; the status it got."""
+    command = curl.replace("[REDACTED]", key)
+    assert "\x00" not in command, f"a shell command cannot carry a NUL byte: {curl!r}"
+    result = subprocess.run(
+        ["bash", "-c", f"{command} -s -o /dev/null -w '%{{http_code}}'"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@needs_curl
+def test_a_replayed_curl_command_gets_the_same_answer(spec_file: Path) -> None:
+    """Each failing probe's curl line, with the key put back, sends the same bytes and gets
+    the same status; left redacted, the key is refused. (Bodies with a NUL byte are the
+    subject of the next test.)"""
+    server = ChatServer(json_500, sse_stream)
+    with chat_run(spec_file, server) as run:
+        spec = run.specs[0]
+        probes = run.transcript(spec, spec.endpoints["chat"], "input:negative").probes
+        sent = list(server.received)
+        failing = [
+            (probe, body)
+            for probe, body in zip(probes, sent, strict=True)
+            if probe.status == 500 and b"\x00" not in body
+        ]
+        assert len(failing) >= 3
+        for probe, body in failing:
+            assert "[REDACTED]" in probe.curl and SECRET not in probe.curl
+            assert (replay(probe.curl), server.received[-1]) == ("500", body), probe.curl
+        assert replay(failing[0][0].curl, key="[REDACTED]") == "401"
+
+
+@dataclasses.dataclass
+class RawCase:
+    """A drawn case reduced to what send_probes reads from it: a raw request body."""
+
+    data: bytes
+
+    def as_transport_kwargs(self, base_url: str) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", "X-Schemathesis-TestCaseId": "x"}
+        return {"method": "POST", "headers": headers, "params": {}, "data": self.data}
+
+
+@needs_curl
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"prompt": ""}', id="json-text"),
+        pytest.param(b'it\'s "quoted" $HOME `id`\r\n', id="shell-characters"),
+        pytest.param(b'{"prompt": "\\u00e9", "n": -1}', id="backslash"),
+        pytest.param(b"\xa9\xb3\n", id="not-utf8"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\x00", id="nul-byte"),
+        pytest.param(b"{\x00}", id="nul-in-text"),
+        pytest.param(b"\xff\x00\x01", id="nul-in-binary"),
+    ],
+)
+def test_a_curl_replay_sends_the_very_same_body(spec_file: Path, body: bytes) -> None:
+    """Whatever bytes a generated body holds, its curl line replays them exactly."""
+    server = ChatServer(json_500, sse_stream)
+    with chat_run(spec_file, server) as run:
+        spec = run.specs[0]
+        binding = run.bindings[spec.name]
+
+        async def send() -> list[Probe]:
+            async with new_client() as client:
+                probes, _ = await send_probes(
+                    client,
+                    spec,
+                    spec.endpoints["chat"],
+                    binding.target or "",
+                    binding.variables,
+                    [RawCase(body)],
+                    mode="negative",
+                    scale=1.0,
+                    redactor=run.redactor,
+                )
+            return probes
+
+        (probe,) = asyncio.run(send())
+        assert (probe.status, server.received) == (500, [body])
+        assert (replay(probe.curl), server.received[-1]) == (str(probe.status), body), probe.curl
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streamconform.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_the_cli_prints_the_same_replay_lines_for_a_fixed_seed(
+    tmp_path: Path, spec_file: Path
+) -> None:
+    """`run --select input. --seed 7` fails on a server that crashes on bad input and
+    prints curl replays, identical from one run to the next."""
+    server = ChatServer(json_500, sse_stream)
+    args = ("run", "--spec", str(spec_file), "--select", "input.", "--input-cases", "4")
+    with BackgroundServer(server.app()) as running:
+        runs = [
+            cli(
+                *args,
+                "--target",
+                running.url,
+                "--seed",
+                "7",
+                cwd=tmp_path,
+                env={"GEN_API_KEY": SECRET},
+            )
+            for _ in range(2)
+        ]
+    replays = []
+    for result in runs:
+        assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+        assert SECRET not in result.stdout + result.stderr
+        lines = re.findall(r"replay: curl -X POST .*", result.stdout)
+        assert lines, result.stdout[-3000:]
+        assert all("-H 'x-api-key: [REDACTED]'" in line for line in lines)
+        replays.append(lines)
+    assert replays[0] == replays[1]
