@@ -1192,3 +1192,77 @@ def test_broken_error_answers_fail(
     said(result, *words)
     other = "error:404: pass" if variant == "error:401" else "error:401: pass"
     said(result, other, f"{variant}: fail", "error:402: untestable")
+
+
+# -- Maximum duration -----------------------------------------------------------------------
+
+MAX_DURATION = "terminal.stream.max-duration"
+OVERRUN_SPEC = """\
+streamconform: 1
+name: overrun
+title: A text stream with a maximum duration
+source: {document: test}
+variables:
+  topic: {default: short}
+  endless_topic: {default: endless}
+endpoints:
+  words:
+    method: GET
+    path: /words
+    framing: text
+    content_types: [text/plain]
+    query: {topic: "${topic}"}
+    overrun:
+      variables: {topic: "${endless_topic}"}
+    timing: {max_duration: 1, idle_timeout: 1}
+requirements:
+  - id: r
+    quote: q
+    level: MUST
+    checks: [terminal.stream.max-duration]
+"""
+
+
+def words_app(*, enforces_limit: bool) -> Starlette:
+    """Streams words; an endless topic goes on for ever unless the 1 s limit is enforced."""
+
+    async def words(request: Request) -> Response:
+        endless = request.query_params["topic"] == "endless"
+
+        async def body() -> AsyncIterator[bytes]:
+            started = time.monotonic()
+            for n in itertools.count() if endless else range(3):
+                if enforces_limit and time.monotonic() - started > 1.0:
+                    return
+                await asyncio.sleep(0.05)
+                yield f"word{n} ".encode()
+
+        return StreamingResponse(body(), media_type="text/plain")
+
+    return Starlette(routes=[Route("/words", words)])
+
+
+@pytest.mark.parametrize(
+    ("enforces_limit", "expected"),
+    [
+        pytest.param(True, Outcome.PASS, id="max-duration:passes:server-cuts-at-the-limit"),
+        pytest.param(False, Outcome.FAIL, id="max-duration:fails:server-never-stops"),
+    ],
+)
+def test_an_overrun_stream_is_ended_by_its_maximum_duration(
+    tmp_path: Path, enforces_limit: bool, expected: Outcome
+) -> None:
+    spec = tmp_path / "overrun.yaml"
+    spec.write_text(OVERRUN_SPEC)
+    started = time.monotonic()
+    with BackgroundServer(words_app(enforces_limit=enforces_limit)) as server:
+        run = ConformanceRun(RunConfig(specs=[spec], target=server.url), environ={})
+        try:
+            (case,) = [c for c in run.cases("terminal") if c.check.id == MAX_DURATION]
+            result = run.judge(case)
+        finally:
+            run.close()
+    assert result.outcome is expected, result.message
+    assert time.monotonic() - started < 10  # max_duration 1 s plus the 2 s tolerance
+    if expected is Outcome.FAIL:
+        assert "still streaming" in result.message
