@@ -443,19 +443,24 @@ def test_bad_input_verdicts_against_real_servers(
     results = judge_input(spec_file, ChatServer(on_invalid, on_valid))
     assert {check: r.outcome for check, r in results.items()} == outcomes, results
     for check, result in results.items():
+        assert SECRET not in result.message
         if result.outcome is Outcome.FAIL:
             assert fragment in result.message, result.message
-            assert "replay: curl -X POST" in result.message
+            assert re.search(REPLAY, result.message), result.message
         else:
             mode = "negative" if check == INVALID else "positive"
             assert result.message == f"input:{mode}: pass"
 
 
+# a replay line: `curl …`, or `printf '\x..' | curl …` for bytes a shell argument cannot hold
+REPLAY = r"replay: ((?:printf '[^']*' \| )?curl -X POST .*?)"
+
+
 def data_argument(curl: str) -> bytes:
-    """The body a curl line sends, read back from its --data-raw or --data-binary."""
-    binary = re.search(r" --data-binary \$'((?:\\x[0-9a-f]{2})*)'$", curl)
-    if binary:
-        return bytes.fromhex(binary.group(1).replace("\\x", ""))
+    """The body a curl line sends: from its --data-raw, or from the printf piped into it."""
+    piped = re.match(r"printf '((?:\\x[0-9a-f]{2})*)' \| ", curl)
+    if piped:
+        return bytes.fromhex(piped.group(1).replace("\\x", ""))
     raw = curl.rpartition(" --data-raw ")[2]
     return shlex.split(raw)[0].encode()
 
@@ -472,7 +477,7 @@ def test_a_failure_shows_a_redacted_curl_replay_with_the_body(spec_file: Path) -
     assert "Actual: status 500" in message
     assert SECRET not in message
     assert "-H 'x-api-key: [REDACTED]'" in message
-    shown = re.findall(r"replay: (curl -X POST .*?)(?: at response head)?$", message, re.M)
+    shown = re.findall(REPLAY + r"(?: at response head)?$", message, re.M)
     assert shown, message
     assert shown == [p.curl for p in probes[: len(shown)]]
     assert [data_argument(curl) for curl in shown] == server.received[: len(shown)]
@@ -618,7 +623,7 @@ def test_the_cli_prints_the_same_replay_lines_for_a_fixed_seed(
     for result in runs:
         assert result.returncode == 1, result.stdout[-3000:] + result.stderr
         assert SECRET not in result.stdout + result.stderr
-        lines = re.findall(r"replay: curl -X POST .*", result.stdout)
+        lines = re.findall(REPLAY + r"(?: at response head)?$", result.stdout, re.M)
         assert lines, result.stdout[-3000:]
         assert all("-H 'x-api-key: [REDACTED]'" in line for line in lines)
         replays.append(lines)

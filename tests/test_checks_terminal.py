@@ -1266,3 +1266,28 @@ def test_an_overrun_stream_is_ended_by_its_maximum_duration(
     assert time.monotonic() - started < 10  # max_duration 1 s plus the 2 s tolerance
     if expected is Outcome.FAIL:
         assert "still streaming" in result.message
+
+
+def test_an_event_after_the_terminal_one_fails_even_without_a_grammar() -> None:
+    """The terminal suite holds "nothing after it" on its own, grammar or not."""
+    endpoint = Endpoint(
+        name="e",
+        method="GET",
+        path="/e",
+        framing=Framing.SSE,
+        content_types=("text/event-stream",),
+        events=EventsSpec(
+            type_from="sse-event",
+            terminal=("done",),
+            types={k: EventType(k, {"type": "object"}) for k in ("tick", "done")},
+        ),
+    )
+    rec = Recorder("s", endpoint)
+    rec.response(200, [("content-type", "text/event-stream")], 0.01)
+    for n, kind in enumerate(("tick", "done", "tick")):
+        rec.chunk(f"event: {kind}\ndata: {{}}\n\n".encode(), 0.1 * (n + 1))
+    rec.closed(0.5)
+    findings = REGISTRY["terminal.event.once"].run(rec.transcript(0.5), endpoint)
+    assert [(f.expected, f.actual, f.event_index) for f in findings] == [
+        ("nothing after the terminal event", "an event, tick, after #1", 2)
+    ]

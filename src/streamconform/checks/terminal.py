@@ -104,9 +104,10 @@ def terminal_present(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     id="terminal.event.once",
     suite="terminal",
     level=Level.MUST,
-    title="Exactly one terminal event",
-    requirement="""A stream, or a run on a multiplexed stream, has exactly one terminal event;
-        a second one contradicts the first.""",
+    title="Exactly one terminal event, and nothing after it",
+    requirement="""A stream, or a run on a multiplexed stream, has exactly one terminal event
+        and nothing of it follows: a second terminal contradicts the first, and a client has
+        stopped listening.""",
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
     framings=_EVENT_STREAMS,
     applies=_has_terminal,
@@ -114,18 +115,21 @@ def terminal_present(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 def terminal_once(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     rules = ep.events
     assert rules is not None
-    first_by_run: dict[object, Event] = {}
-    for event in _terminals(t, rules):
-        # per run on a multiplexed stream (only the awaited run's, when one was awaited)
+    ended: dict[object, Event] = {}  # run -> its terminal event (one run on a plain stream)
+    for event in _awaited(t, rules):
         run = event.payload.get(rules.key_field) if isinstance(event.payload, dict) else None
-        first = first_by_run.setdefault(run if rules.key_field else None, event)
-        if first is not event:
+        run = run if rules.key_field else None
+        label = rules.label(event)
+        if run in ended:
+            if rules.is_terminal(label):
+                expected, actual = "one terminal event", "another terminal event"
+            else:
+                expected, actual = "nothing after the terminal event", "an event"
             yield Finding(
-                "one terminal event",
-                f"another terminal event, {rules.label(event)}, after #{first.index}",
-                event.offset,
-                event.index,
+                expected, f"{actual}, {label}, after #{ended[run].index}", event.offset, event.index
             )
+        elif rules.is_terminal(label):
+            ended[run] = event
 
 
 @check(

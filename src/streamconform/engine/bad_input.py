@@ -129,18 +129,19 @@ def draw_cases(endpoint: Endpoint, mode: str, count: int, seed: int) -> list[Any
 
 
 def _curl(method: str, url: str, headers: Mapping[str, str], content: bytes | None) -> str:
+    """A shell command that sends the same request: printable bodies inline, any other
+    bytes (NUL included, which no shell argument can hold) through printf and a pipe."""
     parts = ["curl", "-X", method, shlex.quote(url)]
     for name, value in headers.items():
         if name.lower() not in _CURL_SETS_ITSELF:
             parts += ["-H", shlex.quote(f"{name}: {value}")]
-    if content is not None:
-        text = content.decode("utf-8", "backslashreplace")
-        if text.encode("utf-8", "backslashreplace") == content and "\\" not in text:
-            parts += ["--data-raw", shlex.quote(text)]
-        else:  # bytes that are not text: a $'…' string replays them exactly
-            escaped = "".join(f"\\x{b:02x}" for b in content)
-            parts += ["--data-binary", f"$'{escaped}'"]
-    return " ".join(parts)
+    if content is None:
+        return " ".join(parts)
+    text = content.decode("utf-8", "replace")
+    if text.encode("utf-8") == content and text.isprintable():
+        return " ".join([*parts, "--data-raw", shlex.quote(text)])
+    escaped = "".join(f"\\x{b:02x}" for b in content)
+    return f"printf '{escaped}' | " + " ".join([*parts, "--data-binary", "@-"])
 
 
 async def send_probes(
