@@ -1296,6 +1296,6 @@ def test_a_server_that_ignores_filters_fails(tmp_path: Path) -> None:
     results = judge_ordering(MUX_SPEC, tmp_path, run_server(honour_filters=False))
     assert failing(results) == {FILTER}, {k: r.message for k, r in results.items()}
     message = results[FILTER].message
-    assert message.startswith("Variant: filter:")
+    assert message.startswith("filter:")
     assert "Expected: run_id 'run_" in message
     assert "_thr_decoy'" in message.split("Actual:")[1].splitlines()[0]

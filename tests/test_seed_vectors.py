@@ -325,7 +325,7 @@ def test_the_replay_is_captured_whole(vector: Vector, live_runs: Callable[[Vecto
     assert headers[name] == value
     if vector.long_lived:
         # no trigger, so no awaited run: the first terminal event (run_status completed)
-        # ends the capture, and the heartbeats after it are never read
+        # ends the capture once the stream has stayed open a moment after it
         assert t.end is End.TERMINAL, (t.end, t.end_detail)
     else:
         assert t.end is End.CLOSED, (t.end, t.end_detail)

@@ -116,7 +116,10 @@ async def _read_stream(
     long_lived = bool(endpoint.events and endpoint.events.long_lived)
     # after the awaited terminal: a finite stream must close, a long-lived one stay open
     after_terminal = End.TERMINAL if long_lived else End.NOT_CLOSED
-    grace = timeouts.linger if long_lived else timeouts.close_after_terminal
+    if long_lived:  # only the plain capture is judged on staying open
+        grace = timeouts.linger if cap.variant is None else 0.0
+    else:
+        grace = timeouts.close_after_terminal
     close_by: float | None = None
     key = endpoint.events.key_field if endpoint.events else ""
     # the run the capture waits for: started by setup (known now) or by the trigger (later)

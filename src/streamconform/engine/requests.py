@@ -20,7 +20,7 @@ CONNECT_TIMEOUT = 5.0
 MIN_BOUND = 2.0
 # How long a long-lived stream is watched after the awaited terminal event: a server that
 # closes it "because the run ended" does so at once, so a short look is enough.
-_MIN_LINGER = 0.5
+LINGER = 1.0
 
 
 def scaled(seconds: float, scale: float, floor: float = MIN_BOUND) -> float:
@@ -46,7 +46,7 @@ class Timeouts:
             idle=scaled(t.idle_timeout, scale),
             max_duration=t.max_duration * scale + MIN_BOUND,
             close_after_terminal=scaled(t.close_after_terminal, scale),
-            linger=scaled(t.close_after_terminal, scale, floor=_MIN_LINGER),
+            linger=LINGER,
         )
 
 
