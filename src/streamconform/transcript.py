@@ -75,6 +75,9 @@ class Transcript:
     captures: Mapping[str, object] = field(default_factory=dict)
     variant: str = ""
     probes: tuple[Any, ...] = ()  # bad-input exchanges (engine.bad_input.Probe)
+    # (when, how long) this process's own event loop could not run during the capture:
+    # delays of ours, which must never be read as the server's
+    stalls: tuple[tuple[float, float], ...] = ()
 
     def header(self, name: str) -> str | None:
         """A response header's value (repeated headers joined by ", "), or None."""

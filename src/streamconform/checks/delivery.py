@@ -15,6 +15,8 @@ BURST_WINDOW = 0.05
 MIN_QUIET = 0.25
 # Share of all events that must sit in the final burst to call the response buffered.
 BURST_SHARE = 0.8
+# Share of the silence that our own stalls (a loaded machine) must cover to withhold blame.
+OUR_SHARE = 0.5
 
 _BOUND_BREACHES = {
     End.IDLE_TIMEOUT: "the stream went silent past its idle bound",
@@ -22,6 +24,15 @@ _BOUND_BREACHES = {
     End.SIZE_LIMIT: "the body outgrew the capture limit",
     End.READ_ERROR: "the connection broke mid-stream",
 }
+
+
+def _stalled(t: Transcript, start: float, end: float) -> float:
+    """Seconds between start and end during which this process itself was held up."""
+    return sum(
+        min(at + length, end) - max(at, start)
+        for at, length in t.stalls
+        if at < end and at + length > start
+    )
 
 
 @check(
@@ -57,6 +68,12 @@ def delivered_incrementally(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     quiet = first.time - before
     needed = max(2, math.ceil(BURST_SHARE * len(events)))
     if len(burst) >= needed and quiet >= MIN_QUIET:
+        ours = _stalled(t, before, first.time)
+        if ours >= OUR_SHARE * quiet:
+            raise Untestable(
+                f"the events bunched after {quiet:.3f} s of silence, but this process itself "
+                f"was held up for {ours:.3f} s of it: that cannot be laid at the server's door"
+            )
         yield Finding(
             "events spread over the time they are produced",
             f"{len(burst)} of {len(events)} events arrived within {BURST_WINDOW * 1000:.0f} ms "
@@ -78,6 +95,14 @@ def delivered_incrementally(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html#authoring-notes",
 )
 def bounds_respected(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    if t.end is End.IDLE_TIMEOUT:
+        silent_since = t.chunks[-1].time if t.chunks else (t.headers_time or 0.0)
+        ours = _stalled(t, silent_since, t.duration)
+        if ours > 0 and ours >= OUR_SHARE * (t.duration - silent_since):
+            raise Untestable(
+                f"the stream was silent for {t.duration - silent_since:.3f} s, but this process "
+                f"itself was held up for {ours:.3f} s of it"
+            )
     if t.end in _BOUND_BREACHES:
         yield Finding(
             "a stream that ends within its bounds",

@@ -27,6 +27,9 @@ from streamconform.transcript import End, RequestRecord, Transcript
 
 __all__ = ["Limits", "capture_stream"]
 
+_TICK = 0.01  # how often the stall watcher wakes
+_STALL = 0.05  # a wake-up this late means the process itself was held up
+
 
 class _Capture:
     """One capture in progress: the recorder plus the clock, client and variables."""
@@ -95,6 +98,16 @@ def _is_awaited_terminal(endpoint: Endpoint, event: Event, awaited: Mapping[str,
         return True
     payload = event.payload if isinstance(event.payload, dict) else {}
     return payload.get(key) == awaited[key]
+
+
+async def _watch_stalls(cap: _Capture) -> None:
+    """Note every time this event loop woke up late: the process was not running."""
+    while True:
+        before = cap.now()
+        await asyncio.sleep(_TICK)
+        late = cap.now() - before - _TICK
+        if late >= _STALL:
+            cap.rec.stalls.append((before, late))
 
 
 async def _read_error_body(response: httpx.Response, cap: _Capture) -> None:
@@ -214,7 +227,11 @@ async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
         else:
             if cap.trigger:
                 trigger = asyncio.create_task(cap.flow(cap.trigger, dict(cap.values)))
-            await _read_stream(response, cap, trigger)
+            watcher = asyncio.create_task(_watch_stalls(cap))
+            try:
+                await _read_stream(response, cap, trigger)
+            finally:
+                watcher.cancel()
     finally:
         if trigger is not None and not trigger.done():
             trigger.cancel()

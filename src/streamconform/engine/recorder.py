@@ -62,6 +62,7 @@ class Recorder:
         self.end_detail = ""
         self.captures: dict[str, object] = {}
         self.variant = ""
+        self.stalls: list[tuple[float, float]] = []
 
     def response(
         self, status: int, headers: Iterable[tuple[str, str]], time: float, http_version: str = ""
@@ -121,4 +122,5 @@ class Recorder:
             setup_log=tuple(self.setup_log),
             captures=dict(self.captures),
             variant=self.variant,
+            stalls=tuple(self.stalls),
         )
