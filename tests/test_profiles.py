@@ -3,6 +3,7 @@ assumptions, shown against a real server that starts Prism runs somewhere else."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,24 @@ def test_a_profile_cannot_provoke_what_the_spec_does_not_document(tmp_path: Path
     )
     with pytest.raises(SpecError, match="'error:418' is not one of"):
         ConformanceRun(RunConfig(specs=[PRISM], profile=profile), environ={})
+
+
+def test_credentials_in_a_target_url_never_reach_a_report(prism_target: BackgroundServer) -> None:
+    url = prism_target.url.replace("http://", "http://scott:tiger-secret@")
+    run = ConformanceRun(
+        RunConfig(
+            specs=[PRISM],
+            target=url,
+            variables=KEYS,
+            time_scale=0.004,
+            select=["prism-agents::events::http.status.success"],
+        ),
+        environ={},
+    )
+    try:
+        (case,) = run.cases()
+        result = run.judge(case)
+    finally:
+        run.close()
+    assert result.target == prism_target.url.replace("http://", "http://[REDACTED]@")
+    assert "tiger-secret" not in json.dumps(result.to_json())

@@ -1,8 +1,8 @@
 """Keep secrets out of everything streamconform writes.
 
 Redaction is by value (every known secret string, wherever it appears) and by name
-(credential headers and token query parameters), so a secret the target echoes back
-in a body, a header or an error message is hidden too.
+(credential headers, token query parameters, user:password in URLs), so a secret the
+target echoes back in a body, a header or an error message is hidden too.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ __all__ = ["SENSITIVE_HEADERS", "Redactor"]
 SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"}
 )
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
 _SENSITIVE_PARAMS = re.compile(r"([?&](?:token|api_key|apikey|key|access_token)=)[^&#\s]+", re.I)
 _MIN_SECRET = 4
 
@@ -39,6 +40,7 @@ class Redactor:
         """A string with every secret value and token parameter masked."""
         if self._pattern is not None:
             value = self._pattern.sub("[REDACTED]", value)
+        value = _USERINFO.sub(r"\1[REDACTED]@", value)  # https://user:pass@host
         return _SENSITIVE_PARAMS.sub(r"\1[REDACTED]", value)
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

@@ -79,7 +79,8 @@ class Binding:
 
     @property
     def label(self) -> str:
-        return self.target or EMBEDDED
+        """The target as reports name it (credentials in the URL removed)."""
+        return Redactor().text(self.target) if self.target else EMBEDDED
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:
@@ -127,7 +128,7 @@ def probe(url: str) -> None:
             pass
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise TargetError(f"cannot reach target {url}: {reason}") from None
+        raise TargetError(f"cannot reach target {Redactor().text(url)}: {reason}") from None
 
 
 class ConformanceRun:
