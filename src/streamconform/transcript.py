@@ -29,6 +29,7 @@ class End(StrEnum):
     READ_ERROR = "read-error"  # the connection broke mid-body
     NOT_CLOSED = "not-closed"  # a finite stream stayed open after its terminal event
     SETUP_FAILED = "setup-failed"  # a setup or trigger flow failed: nothing to judge
+    CUT = "cut"  # the suite dropped the connection on purpose, to resume
     NOT_A_STREAM = "not-a-stream"  # an error status: the body was read as a plain response
 
 
@@ -78,6 +79,9 @@ class Transcript:
     # (when, how long) this process's own event loop could not run during the capture:
     # delays of ours, which must never be read as the server's
     stalls: tuple[tuple[float, float], ...] = ()
+    # a resumed run: each connection as its own transcript, and the run read uninterrupted
+    legs: tuple[Transcript, ...] = ()
+    baseline: tuple[Event, ...] = ()
 
     def header(self, name: str) -> str | None:
         """A response header's value (repeated headers joined by ", "), or None."""

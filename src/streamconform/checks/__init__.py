@@ -9,6 +9,7 @@ from streamconform.checks import (
     http,
     ndjson,
     ordering,
+    reconnection,
     sse,
     terminal,
     text,
@@ -23,4 +24,4 @@ from streamconform.checks.registry import (
 )
 
 __all__ = ["REGISTRY", "Check", "Finding", "Untestable", "check", "not_applicable"]
-_MODULES = (bad_input, delivery, http, ndjson, ordering, sse, terminal, text)
+_MODULES = (bad_input, delivery, http, ndjson, ordering, reconnection, sse, terminal, text)

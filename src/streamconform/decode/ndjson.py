@@ -30,6 +30,11 @@ class NDJSONDecoder:
         """The index the next dispatched event will get."""
         return self._index
 
+    @property
+    def mid_event(self) -> bool:
+        """True when bytes of an event not yet dispatched have been consumed."""
+        return bool(self._pending_len) or False
+
     def feed(self, chunk: bytes, time: float) -> list[Event]:
         """Consume one chunk; return the events for the lines it completed."""
         events: list[Event] = []

@@ -59,6 +59,12 @@ class SSEDecoder:
         """The index the next dispatched event will get."""
         return self._index
 
+    @property
+    def mid_event(self) -> bool:
+        """True when bytes of an event (not of a comment) have been consumed undispatched."""
+        partial_line = bool(self._pending) and self._pending[0][:1] != b":"
+        return partial_line or bool(self._data) or bool(self._type) or self._block_has_id
+
     def feed(self, chunk: bytes, time: float) -> list[Event]:
         """Consume one chunk; return the events whose final blank line it completed."""
         events: list[Event] = []

@@ -57,7 +57,7 @@ class _Capture:
         self.timeouts = Timeouts.for_endpoint(endpoint, scale)
         self.setup, self.trigger = endpoint.setup, endpoint.trigger
         if variant is not None:  # a filter variant brings flows that make events to hold back
-            self.setup = (*endpoint.setup, *variant.setup)
+            self.setup = (*(() if variant.no_setup else endpoint.setup), *variant.setup)
             self.trigger = endpoint.trigger if variant.trigger is None else variant.trigger
             recorder.variant = variant.name
         flows = [spec.flows[n] for n in (*self.setup, self.trigger) if n]
@@ -171,8 +171,52 @@ async def _read_stream(
         except httpx.HTTPError as err:
             rec.finish(End.READ_ERROR, describe_http_error(err))
             return
-        if not rec.chunk(piece, cap.now()):
+        if cap.variant is not None and cap.variant.cut_after is not None:
+            if _cut(rec, cap.variant, piece, cap.now(), endpoint, awaited):
+                return
+        elif not rec.chunk(piece, cap.now()):
             return
+
+
+def _awaited_count(rec: Recorder, endpoint: Endpoint, awaited: Mapping[str, Any]) -> int:
+    key = endpoint.events.key_field if endpoint.events else ""
+    if not key or key not in awaited:
+        return len(rec.events)
+    return sum(
+        1 for e in rec.events if isinstance(e.payload, dict) and e.payload.get(key) == awaited[key]
+    )
+
+
+def _cut(
+    rec: Recorder,
+    variant: Variant,
+    piece: bytes,
+    now: float,
+    endpoint: Endpoint,
+    awaited: Mapping[str, Any],
+) -> bool:
+    """Feed a chunk, dropping the connection once the leg has what it was to read: a number
+    of the awaited run's events, then (mid-event) part of the next one. True when cut."""
+    want = variant.cut_after or 0
+    if not variant.mid_event:
+        if not rec.chunk(piece, now):
+            return True
+        if _awaited_count(rec, endpoint, awaited) >= want:
+            rec.finish(End.CUT, f"after {want} events")
+            return True
+        return False
+    for i in range(len(piece)):  # byte by byte: stop inside the event after the wanted ones
+        before = _awaited_count(rec, endpoint, awaited)
+        if not rec.chunk(piece[i : i + 1], now):
+            return True
+        if (
+            before >= want
+            and rec.decoder.mid_event
+            and _awaited_count(rec, endpoint, awaited) == before
+        ):
+            rec.finish(End.CUT, f"after {want} events and part of the next")
+            return True
+    return False
 
 
 async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:

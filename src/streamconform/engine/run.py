@@ -21,6 +21,14 @@ from streamconform.engine.capture import capture_stream
 from streamconform.engine.recorder import Limits
 from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import new_client
+from streamconform.engine.resume import (
+    BAD_CURSORS,
+    WINDOW,
+    Session,
+    resume,
+    resume_after_window,
+    try_bad_cursor,
+)
 from streamconform.engine.verdict import Outcome, Result, case_id, judge
 from streamconform.errors import SetupError, SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
@@ -238,6 +246,9 @@ class ConformanceRun:
             if variant in INPUT_VARIANTS:
                 self._transcripts[key] = self._probe(spec, endpoint, variant, binding, base_url)
                 return self._transcripts[key]
+            if variant.startswith(("resume:", "cursor:")):
+                self._transcripts[key] = self._resume(spec, endpoint, variant, binding, base_url)
+                return self._transcripts[key]
 
             async def capture() -> Transcript:
                 async with new_client() as client:
@@ -301,6 +312,63 @@ class ConformanceRun:
             probes=tuple(probes),
         )
 
+    def _resume(
+        self, spec: Spec, endpoint: Endpoint, variant: str, binding: Binding, base_url: str
+    ) -> Transcript:
+        """A cut-and-resume scenario (or a bad cursor, or a wait past the window)."""
+        return asyncio.run(self._resume_many(spec, endpoint, [variant], binding, base_url))[0]
+
+    def _prefetch_resumes(
+        self, spec: Spec, endpoint: Endpoint, names: list[str], binding: Binding
+    ) -> None:
+        """Run the resume scenarios a check needs side by side: each mostly waits on a run."""
+        todo = [
+            n
+            for n in names
+            if n.startswith(("resume:", "cursor:"))
+            and (spec.name, endpoint.name, n) not in self._transcripts
+            and endpoint.variant(n) is not None
+        ]
+        if len(todo) < 2:
+            return
+        self.transcript(spec, endpoint)  # the plain capture first: it sizes the scenarios
+        base_url = self.base_url(spec)
+        done = asyncio.run(self._resume_many(spec, endpoint, todo, binding, base_url))
+        for name, result in zip(todo, done, strict=True):
+            self._transcripts[(spec.name, endpoint.name, name)] = result
+
+    async def _resume_many(
+        self, spec: Spec, endpoint: Endpoint, names: list[str], binding: Binding, base_url: str
+    ) -> list[Transcript]:
+        main = self._transcripts.get((spec.name, endpoint.name, ""))
+        key = endpoint.events.key_field if endpoint.events else ""
+        run = main.captures.get(key) if key and main else None
+        expected = sum(
+            1
+            for e in (main.events if main else ())
+            if not key or (isinstance(e.payload, dict) and e.payload.get(key) == run)
+        )
+        async with new_client() as client:
+            session = Session(
+                client,
+                spec,
+                endpoint,
+                base_url,
+                binding.variables,
+                binding.scale,
+                self.redactor,
+                self.config.limits,
+            )
+
+            async def one(name: str) -> Transcript:
+                if name in BAD_CURSORS:
+                    return await try_bad_cursor(session, name)
+                if name == WINDOW:
+                    return await resume_after_window(session, name)
+                return await resume(session, name, max(expected, 1))
+
+            return list(await asyncio.gather(*(one(n) for n in names)))
+
     def judge(self, case: Case) -> Result:
         """The verdict of one case (captures the streams it needs if no earlier case did)."""
         binding = self.bindings[case.spec.name]
@@ -321,6 +389,7 @@ class ConformanceRun:
             return one(None)
         if chk.variants is None:
             return one(self.transcript(spec, endpoint))
+        self._prefetch_resumes(spec, endpoint, chk.variants(endpoint), binding)
         named = [
             (name, self._judge_variant(one, spec, endpoint, name, binding))
             for name in chk.variants(endpoint)

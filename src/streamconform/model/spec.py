@@ -115,6 +115,8 @@ class Resumption:
     cursor_field: str = ""
     run_id_from: str = ""
     window: float | None = None
+    invalid: Mapping[str, Any] | None = None  # {status, error?}: a cursor never issued
+    expired: Mapping[str, Any] | None = None  # {status, error?}: a resume after the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,9 @@ class Variant:
     setup: tuple[str, ...] = ()
     trigger: str | None = None
     reference_only: bool = False
+    no_setup: bool = False
+    cut_after: int | None = None
+    mid_event: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +302,9 @@ class Endpoint:
         if self.overrun is not None and name == self.overrun.name:
             return self.overrun
         if name in INPUT_VARIANTS and (self.body_schema or self.query_schema):
+            return Variant(name)
+        resumable = self.events.resume if self.events else None
+        if resumable is not None and name.startswith(("resume:", "cursor:")):
             return Variant(name)
         rules = self.events
         for flt in rules.filters if rules else ():

@@ -1,0 +1,154 @@
+"""Reconnection suite: a client whose connection drops resumes (Last-Event-ID, or a cursor
+on the re-attach endpoint) and gets the rest of the run, nothing missing, nothing twice, in
+order; a cursor the server never issued and a resume after the window get their documented
+answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from streamconform.checks.ordering import event_id
+from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.engine.resume import BAD_CURSORS, RESUME_SCENARIOS, WINDOW
+from streamconform.model.spec import Endpoint, Framing, Level
+from streamconform.transcript import End, Transcript
+
+WHATWG_RECONNECT = (
+    "https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header"
+)
+_EVENT_STREAMS = frozenset({Framing.SSE, Framing.NDJSON})
+
+
+def _resumable(ep: Endpoint) -> str | None:
+    if ep.events is None or ep.events.resume is None:
+        return "the spec declares no way to resume this stream"
+    return None
+
+
+def _has_window(ep: Endpoint) -> str | None:
+    resume = ep.events.resume if ep.events else None
+    if resume is None or not resume.window or not resume.expired:
+        return "the spec declares no resume window with a documented answer after it"
+    return None
+
+
+def _untestable_marker(t: Transcript) -> None:
+    if "untestable" in t.captures:
+        raise Untestable(str(t.captures["untestable"]))
+
+
+@check(
+    id="resume.stitched.complete",
+    suite="reconnection",
+    level=Level.MUST,
+    title="A resumed run misses nothing and repeats nothing",
+    requirement="""Cut a run anywhere (after its first event, in the middle, just before or
+        after its terminal event, inside an event, several times over) and resume with the
+        last id received: the events put together equal the run read without interruption,
+        nothing missing, nothing twice, in order, with its one terminal event.""",
+    reference=WHATWG_RECONNECT,
+    framings=_EVENT_STREAMS,
+    applies=_resumable,
+    variants=lambda ep: list(RESUME_SCENARIOS),
+)
+def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    _untestable_marker(t)
+    rules = ep.events
+    assert rules is not None
+    if not t.legs:
+        raise Untestable(f"no connection was made ({t.end.value}: {t.end_detail})")
+    if len(t.legs) < 2:
+        raise Untestable(f"the run ended before the planned cut ({t.legs[0].end.value})")
+    for number, leg in enumerate(t.legs[1:], 2):
+        if leg.status is None:
+            yield Finding(
+                "an answer to the resume",
+                f"connection {number}: no answer ({leg.end.value}: {leg.end_detail})",
+            )
+            return
+        if not 200 <= leg.status < 300:
+            yield Finding(
+                "the rest of the run", f"connection {number} answered status {leg.status}"
+            )
+            return
+    keys = [(event_id(rules, e), e.data) for e in t.events]
+    expected = [(event_id(rules, e), e.data) for e in t.baseline]
+    if keys and keys[0] in expected:  # a concurrent reader may have connected a moment earlier
+        expected = expected[expected.index(keys[0]) :]
+    seen: set[tuple[str | None, str]] = set()
+    for key, event in zip(keys, t.events, strict=True):
+        if key in seen:
+            yield Finding("each event once", f"{rules.label(event)} id {key[0]!r} came twice")
+        seen.add(key)
+    missing = [k for k in expected if k not in seen]
+    if missing:
+        yield Finding(
+            "every event of the run",
+            f"{len(missing)} missing after the resume, first id {missing[0][0]!r}",
+        )
+    wanted = set(expected)
+    strangers = [k for k in keys if k not in wanted]
+    if strangers:
+        yield Finding(
+            "only the run's own events",
+            f"{len(strangers)} events that are not the run's, first id {strangers[0][0]!r}",
+        )
+    shared = [k for k in dict.fromkeys(keys) if k in wanted]
+    if shared != [k for k in expected if k in set(shared)]:
+        yield Finding("the run's order", "the resumed events came in another order")
+    terminals = [e for e in t.events if rules.is_terminal(rules.label(e))]
+    if len(terminals) != 1 and any(rules.is_terminal(rules.label(e)) for e in t.baseline):
+        yield Finding("exactly one terminal event", f"{len(terminals)} terminal events")
+
+
+@check(
+    id="resume.cursor.unknown-refused",
+    suite="reconnection",
+    level=Level.MUST,
+    title="A cursor the server never issued gets the documented answer",
+    requirement="""Resuming from an id the server never issued, or one that is not an id at
+        all, gets the documented error: never a 5xx, never another place's events.""",
+    reference=WHATWG_RECONNECT,
+    framings=_EVENT_STREAMS,
+    applies=_resumable,
+    needs_stream=False,
+    variants=lambda ep: list(BAD_CURSORS),
+)
+def unknown_cursor_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    rules = ep.events
+    assert rules is not None and rules.resume is not None
+    answer = rules.resume.invalid
+    expected = f"status {answer['status']}" if answer else "a 4xx error"
+    if t.end is End.SETUP_FAILED:
+        raise Untestable(t.end_detail)
+    if t.status is None:
+        yield Finding(expected, f"no answer ({t.end.value}: {t.end_detail})")
+    elif 200 <= t.status < 300:
+        yield Finding(expected, f"a stream with {len(t.events)} events for that cursor")
+    elif (answer and t.status != answer["status"]) or (not answer and not 400 <= t.status < 500):
+        yield Finding(expected, f"status {t.status}")
+
+
+@check(
+    id="resume.window.expires",
+    suite="reconnection",
+    level=Level.MUST,
+    title="After the resume window, the documented answer",
+    requirement="""A run can be resumed within the documented window after a disconnect (the
+        other scenarios show it); after the window the documented answer comes, not a stream.""",
+    reference=WHATWG_RECONNECT,
+    framings=_EVENT_STREAMS,
+    applies=_has_window,
+    needs_stream=False,
+    variants=lambda ep: [WINDOW],
+)
+def window_expires(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    _untestable_marker(t)
+    rules = ep.events
+    assert rules is not None and rules.resume is not None and rules.resume.expired
+    status = rules.resume.expired["status"]
+    if t.end is End.SETUP_FAILED:
+        raise Untestable(t.end_detail)
+    if t.status != status:
+        shown = f"status {t.status}" if t.status is not None else f"no answer ({t.end.value})"
+        yield Finding(f"status {status} once the window has passed", shown)

@@ -1,0 +1,316 @@
+"""Cut a stream and resume it, as a client whose connection dropped would.
+
+Each scenario reads part of a run, drops the connection (after some events, or inside
+one), and resumes: with Last-Event-ID on the same URL, or with a cursor on the endpoint
+that re-attaches to a run. Every leg is a real capture. The run is also read without
+interruption (a concurrent subscriber, or a replay from the start), so the checks can
+compare what the resumed client saw with what it should have seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from streamconform.decode.events import Event
+from streamconform.engine.capture import capture_stream
+from streamconform.engine.flows import run_flow
+from streamconform.engine.recorder import Limits
+from streamconform.engine.redact import Redactor
+from streamconform.engine.requests import scaled
+from streamconform.errors import SetupError
+from streamconform.model.spec import Endpoint, Spec, Variant
+from streamconform.transcript import End, RequestRecord, Transcript
+
+__all__ = [
+    "BAD_CURSORS",
+    "RESUME_SCENARIOS",
+    "WINDOW",
+    "Session",
+    "resume",
+    "resume_after_window",
+    "try_bad_cursor",
+]
+
+# scenario -> the legs before the last: (events to read, then cut inside the next one?)
+RESUME_SCENARIOS = (
+    "resume:first",
+    "resume:middle",
+    "resume:before-terminal",
+    "resume:after-terminal",
+    "resume:mid-event",
+    "resume:repeated",
+)
+WINDOW = "resume:after-window"
+BAD_CURSORS = {"cursor:never-issued": "evt_never_issued_0", "cursor:malformed": "%%not an id%%"}
+_TO_THE_END = 1 << 30  # "cut" once the run has ended: read up to and past its terminal event
+_MAX_RETRY_WAIT = 5.0  # a server's retry: is honoured up to this many seconds
+_LONGEST_WAIT = 30.0  # a resume window longer than this (scaled) is not waited out
+
+
+def _cuts(scenario: str, n: int) -> list[tuple[int, bool]]:
+    middle = max(1, n // 2)
+    return {
+        "resume:first": [(1, False)],
+        "resume:middle": [(middle, False)],
+        "resume:before-terminal": [(max(1, n - 1), False)],
+        "resume:after-terminal": [(_TO_THE_END, False)],
+        "resume:mid-event": [(middle, True)],
+        "resume:repeated": [(1, False), (1, False), (1, False)],
+    }[scenario]
+
+
+def _go_on(leg: Transcript, endpoint: Endpoint, seen: list[Event]) -> bool:
+    """Whether to resume after this leg: it was cut, or the run had ended and was read whole."""
+    rules = endpoint.events
+    assert rules is not None
+    if leg.end is End.CUT:
+        return True
+    ended = any(rules.is_terminal(rules.label(e)) for e in seen)
+    return ended and leg.end in (End.TERMINAL, End.CLOSED, End.NOT_CLOSED)
+
+
+def _own(events: tuple[Event, ...], key: str, run: Any) -> list[Event]:
+    if not key:
+        return list(events)
+    return [e for e in events if isinstance(e.payload, dict) and e.payload.get(key) == run]
+
+
+def _last_id(endpoint: Endpoint, events: list[Event]) -> str | None:
+    rules = endpoint.events
+    assert rules is not None and rules.resume is not None
+    if not events:
+        return None
+    last = events[-1]
+    if rules.resume.cursor_field:
+        value = (
+            last.payload.get(rules.resume.cursor_field) if isinstance(last.payload, dict) else None
+        )
+        return None if value is None else str(value)
+    return last.id or None
+
+
+class Session:
+    """The legs of one scenario, against one endpoint."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        spec: Spec,
+        endpoint: Endpoint,
+        base_url: str,
+        variables: Mapping[str, Any],
+        scale: float,
+        redactor: Redactor,
+        limits: Limits | None,
+    ) -> None:
+        self.client, self.spec, self.endpoint = client, spec, endpoint
+        self.base_url, self.variables, self.scale = base_url, dict(variables), scale
+        self.redactor, self.limits = redactor, limits
+        self.log: list[str] = []
+
+    async def capture(self, endpoint: Endpoint, variant: Variant) -> Transcript:
+        return await capture_stream(
+            self.client,
+            self.spec,
+            endpoint,
+            self.base_url,
+            self.variables,
+            scale=self.scale,
+            redactor=self.redactor,
+            limits=self.limits,
+            variant=variant,
+        )
+
+    async def honour_retry(self, leg: Transcript) -> None:
+        """Wait as long as the server's last retry: field asked, before reconnecting."""
+        if leg.retries:
+            wait = min(leg.retries[-1][1] / 1000, _MAX_RETRY_WAIT)
+            self.log.append(f"retry: {leg.retries[-1][1]} received; waited {wait:.3f} s")
+            await asyncio.sleep(wait)
+
+
+def _result(
+    name: str,
+    endpoint: Endpoint,
+    legs: list[Transcript],
+    stitched: list[Event],
+    baseline: list[Event],
+    log: list[str],
+    run: Any,
+) -> Transcript:
+    first = legs[0]
+    return replace(
+        first,
+        events=tuple(stitched),
+        end=legs[-1].end,
+        end_detail=legs[-1].end_detail,
+        variant=name,
+        legs=tuple(legs),
+        baseline=tuple(baseline),
+        setup_log=(*first.setup_log, *log),
+        captures={**first.captures, "run": run},
+    )
+
+
+def _failed(spec: Spec, endpoint: Endpoint, name: str, detail: str) -> Transcript:
+    return Transcript(
+        spec.name,
+        endpoint.name,
+        endpoint.framing.value if endpoint.framing else "",
+        RequestRecord("", ""),
+        end=End.SETUP_FAILED,
+        end_detail=detail,
+        variant=name,
+    )
+
+
+async def resume(session: Session, name: str, expected_events: int) -> Transcript:
+    """Run one cut-and-resume scenario; the transcript's events are the stitched run."""
+    endpoint = session.endpoint
+    rules = endpoint.events
+    assert rules is not None and rules.resume is not None
+    cuts = _cuts(name, expected_events)
+    if rules.resume.via == "last-event-id":
+        return await _by_last_event_id(session, name, cuts)
+    return await _by_cursor(session, name, cuts)
+
+
+async def _by_last_event_id(
+    session: Session, name: str, cuts: list[tuple[int, bool]]
+) -> Transcript:
+    endpoint, spec = session.endpoint, session.spec
+    rules = endpoint.events
+    assert rules is not None
+    key = rules.key_field
+    started = dict(session.variables)
+    try:  # start the run first, so every connection knows which run's end to wait for
+        await run_flow(
+            session.client,
+            spec,
+            endpoint.trigger,
+            session.base_url,
+            started,
+            scale=session.scale,
+            redactor=session.redactor,
+            log=session.log.append,
+        )
+    except SetupError as err:
+        return _failed(spec, endpoint, name, str(err))
+    run = started.get(key) if key else None
+    pinned = {key: run} if key else {}
+    whole = Variant("uninterrupted", variables=pinned, trigger="")
+    after, mid = cuts[0]
+    first = Variant(name, variables=pinned, trigger="", cut_after=after, mid_event=mid)
+    baseline, leg = await asyncio.gather(
+        session.capture(endpoint, whole), session.capture(endpoint, first)
+    )
+    legs = [leg]
+    for step in [*cuts[1:], None]:
+        seen = [e for lg in legs for e in _own(lg.events, key, run)]
+        if not _go_on(legs[-1], endpoint, seen):
+            break
+        last = _last_id(endpoint, seen)
+        await session.honour_retry(legs[-1])
+        ended = any(rules.is_terminal(rules.label(e)) for e in seen)
+        count, mid = step if step else ((0, False) if ended else (None, False))
+        headers = {"Last-Event-ID": last} if last else {}
+        variant = Variant(
+            name, variables=pinned, trigger="", headers=headers, cut_after=count, mid_event=mid
+        )
+        legs.append(await session.capture(endpoint, variant))
+    stitched = [e for lg in legs for e in _own(lg.events, key, run)]
+    return _result(
+        name, endpoint, legs, stitched, _own(baseline.events, key, run), session.log, run
+    )
+
+
+async def _by_cursor(session: Session, name: str, cuts: list[tuple[int, bool]]) -> Transcript:
+    endpoint, spec = session.endpoint, session.spec
+    rules = endpoint.events
+    assert rules is not None and rules.resume is not None
+    how = rules.resume
+    after, mid = cuts[0]
+    legs = [await session.capture(endpoint, Variant(name, cut_after=after, mid_event=mid))]
+    source = how.run_id_from.removeprefix("header:")
+    run = legs[0].header(source)
+    if run is None:
+        return _failed(spec, endpoint, name, f"the response has no {source} header to resume by")
+    attach = spec.endpoints[how.endpoint]
+    pinned = {"run_id": run}
+    for step in [*cuts[1:], None]:
+        seen = [e for lg in legs for e in lg.events]
+        if not _go_on(legs[-1], endpoint, seen):
+            break
+        last = _last_id(endpoint, seen)
+        await session.honour_retry(legs[-1])
+        count, mid = step if step else (None, False)
+        query = {how.param: last} if last else {}
+        variant = Variant(
+            name, variables=pinned, query=query, no_setup=True, cut_after=count, mid_event=mid
+        )
+        legs.append(await session.capture(attach, variant))
+    whole = await session.capture(attach, Variant("uninterrupted", variables=pinned, no_setup=True))
+    stitched = [e for lg in legs for e in lg.events]
+    return _result(name, endpoint, legs, stitched, list(whole.events), session.log, run)
+
+
+async def try_bad_cursor(session: Session, name: str) -> Transcript:
+    """Resume with a cursor the server never issued; the answer is judged, not the events."""
+    endpoint = session.endpoint
+    rules = endpoint.events
+    assert rules is not None and rules.resume is not None
+    value = BAD_CURSORS[name]
+    if rules.resume.via == "last-event-id":
+        variant = Variant(name, trigger="", headers={"Last-Event-ID": value}, cut_after=0)
+        return await session.capture(endpoint, variant)
+    fresh = await session.capture(endpoint, Variant(name, cut_after=1))  # a run kept alive
+    source = rules.resume.run_id_from.removeprefix("header:")
+    run = fresh.header(source)
+    if run is None:
+        return _failed(session.spec, endpoint, name, f"no {source} header to resume by")
+    attach = session.spec.endpoints[rules.resume.endpoint]
+    variant = Variant(
+        name,
+        variables={"run_id": run},
+        query={rules.resume.param: value},
+        no_setup=True,
+        cut_after=0,
+    )
+    return await session.capture(attach, variant)
+
+
+async def resume_after_window(session: Session, name: str) -> Transcript:
+    """Drop a run after its first event, wait out the resume window, and try to resume."""
+    endpoint = session.endpoint
+    rules = endpoint.events
+    assert rules is not None and rules.resume is not None and rules.resume.window
+    wait = rules.resume.window * session.scale
+    if wait > _LONGEST_WAIT:
+        skipped = _failed(session.spec, endpoint, name, "not waited")
+        reason = (
+            f"waiting out a {wait:.0f} s resume window is not done on this target "
+            "(a target profile's time_scale can shorten it)"
+        )
+        return replace(skipped, captures={"untestable": reason})
+    leg = await session.capture(endpoint, Variant(name, cut_after=1))
+    source = rules.resume.run_id_from.removeprefix("header:")
+    run = leg.header(source)
+    if run is None:
+        return _failed(session.spec, endpoint, name, f"no {source} header to resume by")
+    await asyncio.sleep(wait + scaled(0, 1, floor=0.5))
+    last = _last_id(endpoint, list(leg.events))
+    attach = session.spec.endpoints[rules.resume.endpoint]
+    variant = Variant(
+        name,
+        variables={"run_id": run},
+        no_setup=True,
+        cut_after=0,
+        query={rules.resume.param: last} if last else {},
+    )
+    late = await session.capture(attach, variant)
+    return replace(late, legs=(leg, late), captures={**late.captures, "run": run})
