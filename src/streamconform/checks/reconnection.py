@@ -9,7 +9,13 @@ from collections.abc import Iterator
 
 from streamconform.checks.ordering import event_id
 from streamconform.checks.registry import Finding, Untestable, check
-from streamconform.engine.resume import BAD_CURSORS, RESUME_SCENARIOS, WINDOW
+from streamconform.engine.resume import (
+    BAD_CURSORS,
+    FILTERED,
+    RESUME_SCENARIOS,
+    SUBSCRIBERS,
+    WINDOW,
+)
 from streamconform.model.spec import Endpoint, Framing, Level
 from streamconform.transcript import End, Transcript
 
@@ -23,6 +29,13 @@ def _resumable(ep: Endpoint) -> str | None:
     if ep.events is None or ep.events.resume is None:
         return "the spec declares no way to resume this stream"
     return None
+
+
+def _scenarios(ep: Endpoint) -> list[str]:
+    """Every cut-and-resume scenario, plus one per filter where resuming keeps the URL."""
+    resume = ep.events.resume if ep.events else None
+    filters = ep.events.filters if ep.events and resume and resume.via == "last-event-id" else ()
+    return [*RESUME_SCENARIOS, *(FILTERED + f.param for f in filters)]
 
 
 def _has_window(ep: Endpoint) -> str | None:
@@ -43,13 +56,14 @@ def _untestable_marker(t: Transcript) -> None:
     level=Level.MUST,
     title="A resumed run misses nothing and repeats nothing",
     requirement="""Cut a run anywhere (after its first event, in the middle, just before or
-        after its terminal event, inside an event, several times over) and resume with the
-        last id received: the events put together equal the run read without interruption,
-        nothing missing, nothing twice, in order, with its one terminal event.""",
+        after its terminal event, inside an event, several times over, with a filter on)
+        and resume with the last id received: the events put together equal the run read
+        without interruption, nothing missing, nothing twice, in order, with its one
+        terminal event, and nothing of another run.""",
     reference=WHATWG_RECONNECT,
     framings=_EVENT_STREAMS,
     applies=_resumable,
-    variants=lambda ep: list(RESUME_SCENARIOS),
+    variants=lambda ep: _scenarios(ep),
 )
 def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     _untestable_marker(t)
@@ -152,3 +166,40 @@ def window_expires(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     if t.status != status:
         shown = f"status {t.status}" if t.status is not None else f"no answer ({t.end.value})"
         yield Finding(f"status {status} once the window has passed", shown)
+
+
+@check(
+    id="resume.subscribers.agree",
+    suite="reconnection",
+    level=Level.MUST,
+    title="Two subscribers get the same events",
+    requirement="""Two clients reading the same run at the same time get the same events, with
+        the same ids, in the same order.""",
+    reference=WHATWG_RECONNECT,
+    framings=_EVENT_STREAMS,
+    applies=_resumable,
+    variants=lambda ep: [SUBSCRIBERS],
+)
+def subscribers_agree(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+    rules = ep.events
+    assert rules is not None
+    if len(t.legs) != 2:
+        raise Untestable(f"two subscribers could not be opened ({t.end.value}: {t.end_detail})")
+    first = [(event_id(rules, e), e.data) for e in t.events]
+    second = [(event_id(rules, e), e.data) for e in t.baseline]
+    if not first or not second:
+        raise Untestable("a subscriber received none of the run's events")
+    # one may have connected a moment before the other: compare from where both were reading
+    if first[0] in second:
+        second = second[second.index(first[0]) :]
+    elif second[0] in first:
+        first = first[first.index(second[0]) :]
+    for n, (a, b) in enumerate(zip(first, second, strict=False)):
+        if a != b:
+            yield Finding(
+                f"event {n} the same for both: id {b[0]!r}",
+                f"one subscriber got id {a[0]!r}, the other {b[0]!r}",
+            )
+            return
+    if len(first) != len(second):
+        yield Finding("as many events for both", f"{len(first)} against {len(second)}")

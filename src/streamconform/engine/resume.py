@@ -10,6 +10,7 @@ compare what the resumed client saw with what it should have seen.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -24,16 +25,20 @@ from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import scaled
 from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint, Spec, Variant
+from streamconform.model.templates import references, render
 from streamconform.transcript import End, RequestRecord, Transcript
 
 __all__ = [
     "BAD_CURSORS",
+    "FILTERED",
     "RESUME_SCENARIOS",
+    "SUBSCRIBERS",
     "WINDOW",
     "Session",
     "resume",
     "resume_after_window",
     "try_bad_cursor",
+    "two_subscribers",
 ]
 
 # scenario -> the legs before the last: (events to read, then cut inside the next one?)
@@ -46,6 +51,8 @@ RESUME_SCENARIOS = (
     "resume:repeated",
 )
 WINDOW = "resume:after-window"
+SUBSCRIBERS = "subscribers:two"
+FILTERED = "resume:filter:"  # + a filter's query parameter
 BAD_CURSORS = {"cursor:never-issued": "evt_never_issued_0", "cursor:malformed": "%%not an id%%"}
 _TO_THE_END = 1 << 30  # "cut" once the run has ended: read up to and past its terminal event
 _MAX_RETRY_WAIT = 5.0  # a server's retry: is honoured up to this many seconds
@@ -174,59 +181,130 @@ async def resume(session: Session, name: str, expected_events: int) -> Transcrip
     endpoint = session.endpoint
     rules = endpoint.events
     assert rules is not None and rules.resume is not None
+    if name.startswith(FILTERED):
+        flt = next(f for f in rules.filters if f.param == name.removeprefix(FILTERED))
+        starter = flt.trigger or flt.setup[0]
+        cuts = _cuts("resume:middle", expected_events)
+        return await _by_last_event_id(session, name, cuts, starter, flt.param, flt.value)
     cuts = _cuts(name, expected_events)
     if rules.resume.via == "last-event-id":
-        return await _by_last_event_id(session, name, cuts)
+        return await _by_last_event_id(session, name, cuts, endpoint.trigger)
     return await _by_cursor(session, name, cuts)
 
 
+async def _start(
+    session: Session, flow: str, fresh: set[str] | frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Run the flow that starts a run; `fresh` variables get a value no earlier run used
+    (a thread of its own, so a replay filtered by it holds only this run)."""
+    started = dict(session.variables)
+    suffix = secrets.token_hex(4)
+    started.update({name: f"{started[name]}-{suffix}" for name in fresh if name in started})
+    await run_flow(
+        session.client,
+        session.spec,
+        flow,
+        session.base_url,
+        started,
+        scale=session.scale,
+        redactor=session.redactor,
+        log=session.log.append,
+    )
+    return started
+
+
 async def _by_last_event_id(
-    session: Session, name: str, cuts: list[tuple[int, bool]]
+    session: Session,
+    name: str,
+    cuts: list[tuple[int, bool]],
+    starter: str,
+    param: str = "",
+    value: str = "",
 ) -> Transcript:
+    """Resume on the same URL. With a filter (param, value template) on every connection,
+    every event delivered counts, so another run's events show up as strangers."""
     endpoint, spec = session.endpoint, session.spec
     rules = endpoint.events
     assert rules is not None
     key = rules.key_field
-    started = dict(session.variables)
+    fresh = references(value) & set(spec.variables)
     try:  # start the run first, so every connection knows which run's end to wait for
-        await run_flow(
-            session.client,
-            spec,
-            endpoint.trigger,
-            session.base_url,
-            started,
-            scale=session.scale,
-            redactor=session.redactor,
-            log=session.log.append,
-        )
+        started = await _start(session, starter, fresh)
     except SetupError as err:
         return _failed(spec, endpoint, name, str(err))
     run = started.get(key) if key else None
     pinned = {key: run} if key else {}
+    query = {param: render(value, started)} if param else {}
     whole = Variant("uninterrupted", variables=pinned, trigger="")
     after, mid = cuts[0]
-    first = Variant(name, variables=pinned, trigger="", cut_after=after, mid_event=mid)
+    first = Variant(name, variables=pinned, trigger="", query=query, cut_after=after, mid_event=mid)
     baseline, leg = await asyncio.gather(
         session.capture(endpoint, whole), session.capture(endpoint, first)
     )
     legs = [leg]
+
+    def delivered(lg: Transcript) -> list[Event]:
+        return list(lg.events) if param else _own(lg.events, key, run)
+
     for step in [*cuts[1:], None]:
-        seen = [e for lg in legs for e in _own(lg.events, key, run)]
+        seen = [e for lg in legs for e in delivered(lg)]
         if not _go_on(legs[-1], endpoint, seen):
             break
-        last = _last_id(endpoint, seen)
+        last = legs[-1].events[-1].id if legs[-1].events else _last_id(endpoint, seen)
         await session.honour_retry(legs[-1])
         ended = any(rules.is_terminal(rules.label(e)) for e in seen)
         count, mid = step if step else ((0, False) if ended else (None, False))
         headers = {"Last-Event-ID": last} if last else {}
         variant = Variant(
-            name, variables=pinned, trigger="", headers=headers, cut_after=count, mid_event=mid
+            name,
+            variables=pinned,
+            trigger="",
+            query=query,
+            headers=headers,
+            cut_after=count,
+            mid_event=mid,
         )
         legs.append(await session.capture(endpoint, variant))
-    stitched = [e for lg in legs for e in _own(lg.events, key, run)]
+    stitched = [e for lg in legs for e in delivered(lg)]
     return _result(
         name, endpoint, legs, stitched, _own(baseline.events, key, run), session.log, run
     )
+
+
+async def two_subscribers(session: Session, name: str) -> Transcript:
+    """Two clients read the same run at once: the second's events are the first's baseline."""
+    endpoint, spec = session.endpoint, session.spec
+    rules = endpoint.events
+    assert rules is not None and rules.resume is not None
+    key = rules.key_field
+    if rules.resume.via == "last-event-id":
+        try:
+            started = await _start(session, endpoint.trigger)
+        except SetupError as err:
+            return _failed(spec, endpoint, name, str(err))
+        run = started.get(key) if key else None
+        whole = Variant(name, variables={key: run} if key else {}, trigger="")
+        a, b = await asyncio.gather(
+            session.capture(endpoint, whole), session.capture(endpoint, whole)
+        )
+        return _result(
+            name,
+            endpoint,
+            [a, b],
+            _own(a.events, key, run),
+            _own(b.events, key, run),
+            session.log,
+            run,
+        )
+    first = await session.capture(endpoint, Variant(name, cut_after=1))
+    source = rules.resume.run_id_from.removeprefix("header:")
+    run = first.header(source)
+    if run is None:
+        return _failed(spec, endpoint, name, f"no {source} header to re-attach by")
+    attach = spec.endpoints[rules.resume.endpoint]
+    whole = Variant(name, variables={"run_id": run}, no_setup=True)
+    a, b = await asyncio.gather(session.capture(attach, whole), session.capture(attach, whole))
+    return _result(name, endpoint, [a, b], list(a.events), list(b.events), session.log, run)
 
 
 async def _by_cursor(session: Session, name: str, cuts: list[tuple[int, bool]]) -> Transcript:

@@ -23,11 +23,13 @@ from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import new_client
 from streamconform.engine.resume import (
     BAD_CURSORS,
+    SUBSCRIBERS,
     WINDOW,
     Session,
     resume,
     resume_after_window,
     try_bad_cursor,
+    two_subscribers,
 )
 from streamconform.engine.verdict import Outcome, Result, case_id, judge
 from streamconform.errors import SetupError, SpecError, TargetError
@@ -246,7 +248,7 @@ class ConformanceRun:
             if variant in INPUT_VARIANTS:
                 self._transcripts[key] = self._probe(spec, endpoint, variant, binding, base_url)
                 return self._transcripts[key]
-            if variant.startswith(("resume:", "cursor:")):
+            if variant.startswith(("resume:", "cursor:", "subscribers:")):
                 self._transcripts[key] = self._resume(spec, endpoint, variant, binding, base_url)
                 return self._transcripts[key]
 
@@ -325,7 +327,7 @@ class ConformanceRun:
         todo = [
             n
             for n in names
-            if n.startswith(("resume:", "cursor:"))
+            if n.startswith(("resume:", "cursor:", "subscribers:"))
             and (spec.name, endpoint.name, n) not in self._transcripts
             and endpoint.variant(n) is not None
         ]
@@ -365,6 +367,8 @@ class ConformanceRun:
                     return await try_bad_cursor(session, name)
                 if name == WINDOW:
                     return await resume_after_window(session, name)
+                if name == SUBSCRIBERS:
+                    return await two_subscribers(session, name)
                 return await resume(session, name, max(expected, 1))
 
             return list(await asyncio.gather(*(one(n) for n in names)))

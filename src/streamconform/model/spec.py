@@ -304,7 +304,7 @@ class Endpoint:
         if name in INPUT_VARIANTS and (self.body_schema or self.query_schema):
             return Variant(name)
         resumable = self.events.resume if self.events else None
-        if resumable is not None and name.startswith(("resume:", "cursor:")):
+        if resumable is not None and name.startswith(("resume:", "cursor:", "subscribers:")):
             return Variant(name)
         rules = self.events
         for flt in rules.filters if rules else ():
