@@ -68,7 +68,7 @@ def _untestable_marker(t: Transcript) -> None:
 def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     _untestable_marker(t)
     rules = ep.events
-    assert rules is not None
+    assert rules is not None and rules.resume is not None
     if not t.legs:
         raise Untestable(f"no connection was made ({t.end.value}: {t.end_detail})")
     if len(t.legs) < 2:
@@ -110,6 +110,16 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     shared = [k for k in dict.fromkeys(keys) if k in wanted]
     if shared != [k for k in expected if k in set(shared)]:
         yield Finding("the run's order", "the resumed events came in another order")
+    if rules.grammar is not None:
+        # by Last-Event-ID the run was started before the first connection: a fragment
+        matcher = rules.grammar.matcher(fragment=rules.resume.via == "last-event-id")
+        for event in t.events:
+            if not matcher.feed(rules.label(event) or "(no type)"):
+                yield Finding(
+                    "an order the grammar allows",
+                    f"{rules.label(event)} where the run could not go on",
+                )
+                break
     terminals = [e for e in t.events if rules.is_terminal(rules.label(e))]
     if len(terminals) != 1 and any(rules.is_terminal(rules.label(e)) for e in t.baseline):
         yield Finding("exactly one terminal event", f"{len(terminals)} terminal events")

@@ -294,6 +294,7 @@ async def capture_stream(
     limits: Limits | None = None,
     request: RequestPlan | None = None,
     variant: Variant | None = None,
+    progress: list[Event] | None = None,
 ) -> Transcript:
     """Run the endpoint's setup, open its stream, and record it until it ends or a bound hits.
 
@@ -301,6 +302,8 @@ async def capture_stream(
     provoked error or failure), with the flows the change needs.
     """
     recorder = Recorder(spec.name, endpoint, limits=limits, redactor=redactor)
+    if progress is not None:  # a caller watching the events as they arrive
+        recorder.events = progress
     cap = _Capture(client, spec, endpoint, base_url, variables, scale, recorder, variant)
     try:
         await _open_and_read(cap, request)

@@ -56,6 +56,8 @@ FILTERED = "resume:filter:"  # + a filter's query parameter
 BAD_CURSORS = {"cursor:never-issued": "evt_never_issued_0", "cursor:malformed": "%%not an id%%"}
 _TO_THE_END = 1 << 30  # "cut" once the run has ended: read up to and past its terminal event
 _MAX_RETRY_WAIT = 5.0  # a server's retry: is honoured up to this many seconds
+_POLL = 0.01
+MISS_SOME = "resume:middle"  # this scenario reconnects only after events were missed
 _LONGEST_WAIT = 30.0  # a resume window longer than this (scaled) is not waited out
 
 
@@ -79,6 +81,15 @@ def _go_on(leg: Transcript, endpoint: Endpoint, seen: list[Event]) -> bool:
         return True
     ended = any(rules.is_terminal(rules.label(e)) for e in seen)
     return ended and leg.end in (End.TERMINAL, End.CLOSED, End.NOT_CLOSED)
+
+
+async def _until_missed(
+    arrived: list[Event], seen: list[Event], key: str, run: Any, reading: asyncio.Task[Any]
+) -> None:
+    """Wait (bounded by the uninterrupted reader's own bounds) until it has an event of the
+    run that the cut connection never got, so the resume must replay something."""
+    while not reading.done() and len(_own(tuple(arrived), key, run)) <= len(seen):
+        await asyncio.sleep(_POLL)
 
 
 def _own(events: tuple[Event, ...], key: str, run: Any) -> list[Event]:
@@ -120,7 +131,9 @@ class Session:
         self.redactor, self.limits = redactor, limits
         self.log: list[str] = []
 
-    async def capture(self, endpoint: Endpoint, variant: Variant) -> Transcript:
+    async def capture(
+        self, endpoint: Endpoint, variant: Variant, progress: list[Event] | None = None
+    ) -> Transcript:
         return await capture_stream(
             self.client,
             self.spec,
@@ -131,6 +144,7 @@ class Session:
             redactor=self.redactor,
             limits=self.limits,
             variant=variant,
+            progress=progress,
         )
 
     async def honour_retry(self, leg: Transcript) -> None:
@@ -238,9 +252,10 @@ async def _by_last_event_id(
     whole = Variant("uninterrupted", variables=pinned, trigger="")
     after, mid = cuts[0]
     first = Variant(name, variables=pinned, trigger="", query=query, cut_after=after, mid_event=mid)
-    baseline, leg = await asyncio.gather(
-        session.capture(endpoint, whole), session.capture(endpoint, first)
-    )
+    # the uninterrupted read runs alongside every leg, so resumes happen while the run is live
+    arrived: list[Event] = []  # what the uninterrupted reader has so far
+    reading = asyncio.create_task(session.capture(endpoint, whole, arrived))
+    leg = await session.capture(endpoint, first)
     legs = [leg]
 
     def delivered(lg: Transcript) -> list[Event]:
@@ -252,6 +267,8 @@ async def _by_last_event_id(
             break
         last = legs[-1].events[-1].id if legs[-1].events else _last_id(endpoint, seen)
         await session.honour_retry(legs[-1])
+        if name == MISS_SOME:  # reconnect only once the run has sent something we missed
+            await _until_missed(arrived, seen, key, run, reading)
         ended = any(rules.is_terminal(rules.label(e)) for e in seen)
         count, mid = step if step else ((0, False) if ended else (None, False))
         headers = {"Last-Event-ID": last} if last else {}
@@ -265,6 +282,7 @@ async def _by_last_event_id(
             mid_event=mid,
         )
         legs.append(await session.capture(endpoint, variant))
+    baseline = await reading
     stitched = [e for lg in legs for e in delivered(lg)]
     return _result(
         name, endpoint, legs, stitched, _own(baseline.events, key, run), session.log, run
