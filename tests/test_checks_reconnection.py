@@ -691,3 +691,65 @@ def test_a_resume_that_is_never_answered_fails_in_bounded_time(tmp_path: Path) -
 
 def test_the_rules_covered_here_are_in_the_reconnection_suite() -> None:
     assert {rule: REGISTRY[rule].suite for rule in RULES} == dict.fromkeys(RULES, "reconnection")
+
+
+# -- Judging from where both readers were ---------------------------------------------------
+
+
+def _stitched_case(stitched: list[tuple[str, str]], baseline: list[tuple[str, str]]):
+    """A resumed run (two legs) and its uninterrupted read, as (id, run) pairs."""
+    from streamconform.decode.events import Event
+    from streamconform.model.grammar import parse_grammar
+    from streamconform.model.spec import EventsSpec, EventType, Framing, Resumption
+    from streamconform.transcript import RequestRecord, Transcript
+
+    def events(pairs: list[tuple[str, str]]) -> tuple[Event, ...]:
+        return tuple(
+            Event(n, 0, 1, 0.0, f'{{"run_id":"{run}"}}', "tick", ident, True, {"run_id": run})
+            for n, (ident, run) in enumerate(pairs)
+        )
+
+    rules = EventsSpec(
+        type_from="sse-event",
+        types={"tick": EventType("tick", True)},
+        key_field="run_id",
+        grammar=parse_grammar("tick*"),
+        resume=Resumption(via="last-event-id"),
+    )
+    endpoint = Endpoint(
+        name="e",
+        method="GET",
+        path="/e",
+        framing=Framing.SSE,
+        content_types=("text/event-stream",),
+        events=rules,
+    )
+    leg = Transcript("s", "e", "sse", RequestRecord("GET", "u"), status=200, end=End.CUT)
+    t = Transcript(
+        "s",
+        "e",
+        "sse",
+        RequestRecord("GET", "u"),
+        status=200,
+        events=events(stitched),
+        baseline=events(baseline),
+        legs=(leg, leg),
+        captures={"run": "r1"},
+        variant="resume:first",
+    )
+    return REGISTRY[STITCHED].run(t, endpoint)
+
+
+def test_a_cut_connection_that_joined_first_is_judged_from_where_both_were() -> None:
+    """The cut connection saw e1 before the uninterrupted reader joined: not a stranger."""
+    run = [("e1", "r1"), ("e2", "r1"), ("e3", "r1")]
+    assert _stitched_case(run, run[1:]) == []
+    assert _stitched_case(run[1:], run) == []
+
+
+def test_another_run_s_event_is_never_trimmed_away() -> None:
+    """A leaked event of another run is reported even at the very start of the stitched run."""
+    findings = _stitched_case(
+        [("d1", "decoy"), ("e1", "r1"), ("e2", "r1")], [("e1", "r1"), ("e2", "r1")]
+    )
+    assert [f.actual for f in findings] == ["1 events of other runs, first id 'd1'"]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from streamconform.checks.ordering import event_id
 from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.decode.events import Event
 from streamconform.engine.resume import (
     BAD_CURSORS,
     FILTERED,
@@ -85,15 +86,32 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
                 "the rest of the run", f"connection {number} answered status {leg.status}"
             )
             return
-    keys = [(event_id(rules, e), e.data) for e in t.events]
+    key, run = rules.key_field, t.captures.get("run")
+
+    def of_run(event: Event) -> bool:
+        return not key or (isinstance(event.payload, dict) and event.payload.get(key) == run)
+
+    others = [e for e in t.events if not of_run(e)]
+    if others:
+        yield Finding(
+            "only the run's own events",
+            f"{len(others)} events of other runs, first id {event_id(rules, others[0])!r}",
+        )
+    own = [e for e in t.events if of_run(e)]
+    keys = [(event_id(rules, e), e.data) for e in own]
     expected = [(event_id(rules, e), e.data) for e in t.baseline]
-    if keys and keys[0] in expected:  # a concurrent reader may have connected a moment earlier
+    # the cut connection and the uninterrupted reader may join a live run a moment apart:
+    # both are judged from the first event both have
+    if keys and expected and keys[0] in expected:
         expected = expected[expected.index(keys[0]) :]
+    elif keys and expected and expected[0] in keys:
+        keys = keys[keys.index(expected[0]) :]
+        own = own[len(own) - len(keys) :]
     seen: set[tuple[str | None, str]] = set()
-    for key, event in zip(keys, t.events, strict=True):
-        if key in seen:
-            yield Finding("each event once", f"{rules.label(event)} id {key[0]!r} came twice")
-        seen.add(key)
+    for item, event in zip(keys, own, strict=True):
+        if item in seen:
+            yield Finding("each event once", f"{rules.label(event)} id {item[0]!r} came twice")
+        seen.add(item)
     missing = [k for k in expected if k not in seen]
     if missing:
         yield Finding(
@@ -105,7 +123,7 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     if strangers:
         yield Finding(
             "only the run's own events",
-            f"{len(strangers)} events that are not the run's, first id {strangers[0][0]!r}",
+            f"{len(strangers)} events the run never sent, first id {strangers[0][0]!r}",
         )
     shared = [k for k in dict.fromkeys(keys) if k in wanted]
     if shared != [k for k in expected if k in set(shared)]:
