@@ -28,24 +28,11 @@ from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint, Spec
 from streamconform.model.templates import path_params, render_path
 
-__all__ = ["Probe", "draw_cases", "has_input_schema", "openapi_for", "send_probes"]
+__all__ = ["Probe", "draw_cases", "openapi_for", "send_probes"]
 
 _BODY_KEPT = 300
 _DRAWN_HEADERS = {"content-type"}
 _CURL_SETS_ITSELF = {"host", "content-length", "connection", "accept-encoding", "user-agent"}
-_CONSTRAINTS = {
-    "enum",
-    "const",
-    "pattern",
-    "format",
-    "minLength",
-    "maxLength",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +45,6 @@ class Probe:
     content_type: str
     body: str
     error: str = ""
-
-
-def has_input_schema(endpoint: Endpoint) -> bool:
-    return endpoint.body_schema is not None or endpoint.query_schema is not None
 
 
 def openapi_for(endpoint: Endpoint, mode: str = "positive") -> dict[str, Any]:
