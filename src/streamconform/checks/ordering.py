@@ -11,17 +11,16 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
 from streamconform.decode.events import Event
 from streamconform.formats import FORMAT_CHECKER, parse_rfc3339
-from streamconform.model.spec import Endpoint, EventsSpec, Framing, Level
+from streamconform.model.spec import Endpoint, EventsSpec, Level
 from streamconform.transcript import Transcript
 
 RFC3339 = "https://www.rfc-editor.org/rfc/rfc3339#section-5.6"
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/json-schema-validation"
 WHATWG_ID = "https://html.spec.whatwg.org/multipage/server-sent-events.html#concept-event-stream-last-event-id"
 _NUMBER = re.compile(r"(\d+)")
-_EVENT_STREAMS = frozenset({Framing.SSE, Framing.NDJSON})  # a text stream has no events
 _NO_KEY = object()
 
 
@@ -94,7 +93,7 @@ def _label_text(label: str | None) -> str:
 @check(
     id="schema.type.declared",
     suite="ordering",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     level=Level.MUST,
     title="Every event has a declared type",
     requirement="""Every event's type (and subtype) is one the spec declares; a stream the
@@ -115,7 +114,7 @@ def type_declared(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 @check(
     id="schema.event.valid",
     suite="ordering",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     level=Level.MUST,
     title="Every event matches its schema",
     requirement="""Every event of a declared type validates against that type's JSON Schema
@@ -157,7 +156,7 @@ def _groups(t: Transcript, rules: EventsSpec) -> dict[object, list[Event]]:
 @check(
     id="order.grammar.viable",
     suite="ordering",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     level=Level.MUST,
     title="Events come in an order the grammar allows",
     requirement="""The sequence of event labels (per run, on a multiplexed stream) can always
@@ -198,7 +197,7 @@ def grammar_viable(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 @check(
     id="event.id.present",
     suite="ordering",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     level=Level.MUST,
     title="Every event has an id",
     requirement="""Where the spec requires ids, every event has one (for SSE, the last event
@@ -217,7 +216,7 @@ def id_present(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 @check(
     id="event.id.unique",
     suite="ordering",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     level=Level.MUST,
     title="Ids are unique within the stream",
     requirement="""No two events of a stream share an id; an SSE event without its own id line
@@ -247,7 +246,7 @@ def id_unique(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 @check(
     id="event.id.increasing",
     suite="ordering",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     level=Level.MUST,
     title="Ids increase",
     requirement="""Where the spec declares ids ordered, each id is greater than the one before,
@@ -278,7 +277,7 @@ def _timestamps(t: Transcript, ep: Endpoint) -> Iterator[tuple[Event, str, objec
 @check(
     id="event.timestamp.iso8601",
     suite="ordering",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     level=Level.MUST,
     title="Timestamps are ISO 8601",
     requirement="""Timestamp fields hold ISO 8601 date-times in the RFC 3339 profile, with a
@@ -300,7 +299,7 @@ def timestamp_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 @check(
     id="event.timestamp.monotonic",
     suite="ordering",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     level=Level.SHOULD,
     title="Timestamps do not go backwards",
     requirement="""Within a stream, each event's timestamp is no earlier than the one before.""",
@@ -326,7 +325,7 @@ def timestamp_monotonic(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 @check(
     id="filter.only-matching",
     suite="ordering",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     level=Level.MUST,
     title="Filters deliver only what was asked for",
     requirement="""A stream opened with a filter (thread_id, run_id) delivers only events that

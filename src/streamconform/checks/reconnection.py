@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from streamconform.checks.ordering import event_id
-from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
 from streamconform.decode.events import Event
 from streamconform.engine.resume import (
     BAD_CURSORS,
@@ -17,13 +17,12 @@ from streamconform.engine.resume import (
     SUBSCRIBERS,
     WINDOW,
 )
-from streamconform.model.spec import Endpoint, Framing, Level
+from streamconform.model.spec import Endpoint, Level
 from streamconform.transcript import End, Transcript
 
 WHATWG_RECONNECT = (
     "https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header"
 )
-_EVENT_STREAMS = frozenset({Framing.SSE, Framing.NDJSON})
 
 
 def _resumable(ep: Endpoint) -> str | None:
@@ -62,7 +61,7 @@ def _untestable_marker(t: Transcript) -> None:
         without interruption, nothing missing, nothing twice, in order, with its one
         terminal event, and nothing of another run.""",
     reference=WHATWG_RECONNECT,
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     applies=_resumable,
     variants=lambda ep: _scenarios(ep),
 )
@@ -86,10 +85,10 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
                 "the rest of the run", f"connection {number} answered status {leg.status}"
             )
             return
-    key, run = rules.key_field, t.captures.get("run")
+    run = t.captures.get("run")
 
     def of_run(event: Event) -> bool:
-        return not key or (isinstance(event.payload, dict) and event.payload.get(key) == run)
+        return not rules.key_field or rules.run_of(event) == run
 
     others = [e for e in t.events if not of_run(e)]
     if others:
@@ -151,7 +150,7 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     requirement="""Resuming from an id the server never issued, or one that is not an id at
         all, gets the documented error: never a 5xx, never another place's events.""",
     reference=WHATWG_RECONNECT,
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     applies=_resumable,
     needs_stream=False,
     variants=lambda ep: list(BAD_CURSORS),
@@ -179,7 +178,7 @@ def unknown_cursor_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     requirement="""A run can be resumed within the documented window after a disconnect (the
         other scenarios show it); after the window the documented answer comes, not a stream.""",
     reference=WHATWG_RECONNECT,
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     applies=_has_window,
     needs_stream=False,
     variants=lambda ep: [WINDOW],
@@ -204,7 +203,7 @@ def window_expires(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     requirement="""Two clients reading the same run at the same time get the same events, with
         the same ids, in the same order.""",
     reference=WHATWG_RECONNECT,
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     applies=_resumable,
     variants=lambda ep: [SUBSCRIBERS],
 )

@@ -15,6 +15,7 @@ from streamconform.transcript import Transcript
 
 __all__ = [
     "ALL_FRAMINGS",
+    "EVENT_STREAMS",
     "REGISTRY",
     "Check",
     "Finding",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 ALL_FRAMINGS = frozenset(Framing)
+EVENT_STREAMS = frozenset({Framing.SSE, Framing.NDJSON})  # a text stream has no events
 WHATWG_SSE = "https://html.spec.whatwg.org/multipage/server-sent-events.html"
 
 

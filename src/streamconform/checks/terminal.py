@@ -11,14 +11,13 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from streamconform.checks.http import media_type
-from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
 from streamconform.decode.events import Event
 from streamconform.formats import FORMAT_CHECKER
-from streamconform.model.spec import Endpoint, EventsSpec, Framing, Level
+from streamconform.model.spec import Endpoint, EventsSpec, Level
 from streamconform.transcript import End, Transcript
 
 RFC9110_STATUS = "https://www.rfc-editor.org/rfc/rfc9110#name-status-codes"
-_EVENT_STREAMS = frozenset({Framing.SSE, Framing.NDJSON})
 _STREAM_TYPES = {
     "text/event-stream",
     "application/x-ndjson",
@@ -64,11 +63,7 @@ def _awaited(t: Transcript, rules: EventsSpec) -> list[Event]:
     if not rules.key_field or rules.key_field not in t.captures:
         return list(t.events)
     wanted = t.captures[rules.key_field]
-    return [
-        e
-        for e in t.events
-        if isinstance(e.payload, dict) and e.payload.get(rules.key_field) == wanted
-    ]
+    return [e for e in t.events if rules.run_of(e) == wanted]
 
 
 def _terminals(t: Transcript, rules: EventsSpec) -> list[Event]:
@@ -83,7 +78,7 @@ def _terminals(t: Transcript, rules: EventsSpec) -> list[Event]:
     requirement="""A stream that closes, breaks or falls silent without its terminal event is
         truncated: the client cannot tell a finished run from a lost connection.""",
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     applies=_has_terminal,
 )
 def terminal_present(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
@@ -109,7 +104,7 @@ def terminal_present(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         and nothing of it follows: a second terminal contradicts the first, and a client has
         stopped listening.""",
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     applies=_has_terminal,
 )
 def terminal_once(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
@@ -117,8 +112,7 @@ def terminal_once(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     assert rules is not None
     ended: dict[object, Event] = {}  # run -> its terminal event (one run on a plain stream)
     for event in _awaited(t, rules):
-        run = event.payload.get(rules.key_field) if isinstance(event.payload, dict) else None
-        run = run if rules.key_field else None
+        run = rules.run_of(event)
         label = rules.label(event)
         if run in ended:
             if rules.is_terminal(label):
@@ -140,7 +134,7 @@ def terminal_once(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     requirement="""After its terminal event a finite stream is closed by the server within
         the bound the spec gives, so clients and proxies free the connection.""",
     reference="https://www.rfc-editor.org/rfc/rfc9112#name-message-body-length",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     applies=_finite,
 )
 def stream_closes(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
@@ -163,7 +157,7 @@ def stream_closes(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     requirement="""A long-lived stream stays open and usable after a run ends; it is not
         closed with the run.""",
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     applies=_long_lived,
 )
 def stream_stays_open(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
@@ -191,7 +185,7 @@ def stream_stays_open(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         the documented failure event as its one terminal event, valid against its schema,
         and then ends as any finished stream does.""",
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
-    framings=_EVENT_STREAMS,
+    framings=EVENT_STREAMS,
     applies=_has_failures,
     variants=lambda ep: [f.name for f in ep.events.failures] if ep.events else [],
 )

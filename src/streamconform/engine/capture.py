@@ -96,8 +96,7 @@ def _is_awaited_terminal(endpoint: Endpoint, event: Event, awaited: Mapping[str,
     key = rules.key_field
     if not key or key not in awaited:
         return True
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    return payload.get(key) == awaited[key]
+    return rules.run_of(event) == awaited[key]
 
 
 async def _watch_stalls(cap: _Capture) -> None:
@@ -179,12 +178,11 @@ async def _read_stream(
 
 
 def _awaited_count(rec: Recorder, endpoint: Endpoint, awaited: Mapping[str, Any]) -> int:
-    key = endpoint.events.key_field if endpoint.events else ""
-    if not key or key not in awaited:
+    rules = endpoint.events
+    key = rules.key_field if rules else ""
+    if not rules or not key or key not in awaited:
         return len(rec.events)
-    return sum(
-        1 for e in rec.events if isinstance(e.payload, dict) and e.payload.get(key) == awaited[key]
-    )
+    return sum(1 for e in rec.events if rules.run_of(e) == awaited[key])
 
 
 def _cut(

@@ -22,9 +22,8 @@ from streamconform.engine.capture import capture_stream
 from streamconform.engine.flows import run_flow
 from streamconform.engine.recorder import Limits
 from streamconform.engine.redact import Redactor
-from streamconform.engine.requests import scaled
 from streamconform.errors import SetupError
-from streamconform.model.spec import Endpoint, Spec, Variant
+from streamconform.model.spec import Endpoint, EventsSpec, Spec, Variant
 from streamconform.model.templates import references, render
 from streamconform.transcript import End, RequestRecord, Transcript
 
@@ -58,6 +57,7 @@ _TO_THE_END = 1 << 30  # "cut" once the run has ended: read up to and past its t
 _MAX_RETRY_WAIT = 5.0  # a server's retry: is honoured up to this many seconds
 _POLL = 0.01
 MISS_SOME = "resume:middle"  # this scenario reconnects only after events were missed
+_PAST_THE_WINDOW = 0.5  # how long after the window the late resume is sent
 _LONGEST_WAIT = 30.0  # a resume window longer than this (scaled) is not waited out
 
 
@@ -84,18 +84,19 @@ def _go_on(leg: Transcript, endpoint: Endpoint, seen: list[Event]) -> bool:
 
 
 async def _until_missed(
-    arrived: list[Event], seen: list[Event], key: str, run: Any, reading: asyncio.Task[Any]
+    arrived: list[Event], seen: list[Event], rules: EventsSpec, run: Any, reading: asyncio.Task[Any]
 ) -> None:
     """Wait (bounded by the uninterrupted reader's own bounds) until it has an event of the
     run that the cut connection never got, so the resume must replay something."""
-    while not reading.done() and len(_own(tuple(arrived), key, run)) <= len(seen):
+    while not reading.done() and len(_own(tuple(arrived), rules, run)) <= len(seen):
         await asyncio.sleep(_POLL)
 
 
-def _own(events: tuple[Event, ...], key: str, run: Any) -> list[Event]:
-    if not key:
+def _own(events: tuple[Event, ...], rules: EventsSpec, run: Any) -> list[Event]:
+    """The events of one run (all of them when the stream is not multiplexed)."""
+    if not rules.key_field:
         return list(events)
-    return [e for e in events if isinstance(e.payload, dict) and e.payload.get(key) == run]
+    return [e for e in events if rules.run_of(e) == run]
 
 
 def _last_id(endpoint: Endpoint, events: list[Event]) -> str | None:
@@ -259,7 +260,7 @@ async def _by_last_event_id(
     legs = [leg]
 
     def delivered(lg: Transcript) -> list[Event]:
-        return list(lg.events) if param else _own(lg.events, key, run)
+        return list(lg.events) if param else _own(lg.events, rules, run)
 
     for step in [*cuts[1:], None]:
         seen = [e for lg in legs for e in delivered(lg)]
@@ -268,7 +269,7 @@ async def _by_last_event_id(
         last = legs[-1].events[-1].id if legs[-1].events else _last_id(endpoint, seen)
         await session.honour_retry(legs[-1])
         if name == MISS_SOME:  # reconnect only once the run has sent something we missed
-            await _until_missed(arrived, seen, key, run, reading)
+            await _until_missed(arrived, seen, rules, run, reading)
         ended = any(rules.is_terminal(rules.label(e)) for e in seen)
         count, mid = step if step else ((0, False) if ended else (None, False))
         headers = {"Last-Event-ID": last} if last else {}
@@ -285,7 +286,7 @@ async def _by_last_event_id(
     baseline = await reading
     stitched = [e for lg in legs for e in delivered(lg)]
     return _result(
-        name, endpoint, legs, stitched, _own(baseline.events, key, run), session.log, run
+        name, endpoint, legs, stitched, _own(baseline.events, rules, run), session.log, run
     )
 
 
@@ -309,8 +310,8 @@ async def two_subscribers(session: Session, name: str) -> Transcript:
             name,
             endpoint,
             [a, b],
-            _own(a.events, key, run),
-            _own(b.events, key, run),
+            _own(a.events, rules, run),
+            _own(b.events, rules, run),
             session.log,
             run,
         )
@@ -398,7 +399,7 @@ async def resume_after_window(session: Session, name: str) -> Transcript:
     run = leg.header(source)
     if run is None:
         return _failed(session.spec, endpoint, name, f"no {source} header to resume by")
-    await asyncio.sleep(wait + scaled(0, 1, floor=0.5))
+    await asyncio.sleep(wait + _PAST_THE_WINDOW)
     last = _last_id(endpoint, list(leg.events))
     attach = session.spec.endpoints[rules.resume.endpoint]
     variant = Variant(

@@ -343,12 +343,11 @@ class ConformanceRun:
         self, spec: Spec, endpoint: Endpoint, names: list[str], binding: Binding, base_url: str
     ) -> list[Transcript]:
         main = self._transcripts.get((spec.name, endpoint.name, ""))
-        key = endpoint.events.key_field if endpoint.events else ""
+        rules = endpoint.events
+        key = rules.key_field if rules else ""
         run = main.captures.get(key) if key and main else None
         expected = sum(
-            1
-            for e in (main.events if main else ())
-            if not key or (isinstance(e.payload, dict) and e.payload.get(key) == run)
+            1 for e in (main.events if main else ()) if not key or rules.run_of(e) == run
         )
         async with new_client() as client:
             session = Session(

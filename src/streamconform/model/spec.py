@@ -228,6 +228,12 @@ class EventsSpec:
         sub = payload.get(self.subtype_field) if self.subtype_field else None
         return f"{base}.{sub}" if isinstance(sub, str) and sub else base
 
+    def run_of(self, event: Event) -> Any:
+        """The run a multiplexed stream's event belongs to (its key field); None otherwise."""
+        if not self.key_field or not isinstance(event.payload, dict):
+            return None
+        return event.payload.get(self.key_field)
+
     def is_terminal(self, label: str | None) -> bool:
         """True when the label ends a stream (or a run, on a multiplexed stream)."""
         return label is not None and (
