@@ -8,11 +8,13 @@ here serves schema validation and the timestamp checks alike.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import jsonschema
 
-__all__ = ["FORMAT_CHECKER", "parse_rfc3339"]
+__all__ = ["FORMAT_CHECKER", "parse_rfc3339", "schema_validator"]
 
 _DATE_TIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
@@ -55,3 +57,8 @@ FORMAT_CHECKER.checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.ch
 @FORMAT_CHECKER.checks("date-time")
 def _is_date_time(instance: object) -> bool:
     return not isinstance(instance, str) or parse_rfc3339(instance) is not None
+
+
+def schema_validator(schema: Mapping[str, Any] | bool) -> jsonschema.Draft202012Validator:
+    """A draft 2020-12 validator that checks formats, date-time as RFC 3339 says."""
+    return jsonschema.Draft202012Validator(schema, format_checker=FORMAT_CHECKER)

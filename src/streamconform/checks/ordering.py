@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import jsonschema
 from jsonschema.exceptions import best_match
 
 from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
 from streamconform.decode.events import Event
-from streamconform.formats import FORMAT_CHECKER, parse_rfc3339
+from streamconform.formats import parse_rfc3339, schema_validator
 from streamconform.model.spec import Endpoint, EventsSpec, Level
 from streamconform.transcript import Transcript
 
@@ -124,10 +123,7 @@ def type_declared(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 )
 def event_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     rules = _rules(ep)
-    validators = {
-        label: jsonschema.Draft202012Validator(kind.schema, format_checker=FORMAT_CHECKER)
-        for label, kind in rules.types.items()
-    }
+    validators = {label: schema_validator(kind.schema) for label, kind in rules.types.items()}
     for event in t.events:
         label = rules.label(event)
         if label not in validators or event.json_error:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import jsonschema
 from jsonschema.exceptions import best_match
 
 from streamconform.checks.http import media_type
 from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
 from streamconform.decode.events import Event
-from streamconform.formats import FORMAT_CHECKER
+from streamconform.formats import schema_validator
 from streamconform.model.spec import Endpoint, EventsSpec, Level
 from streamconform.transcript import End, Transcript
 
@@ -204,7 +203,7 @@ def failure_reported(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         yield Finding(wanted, f"{label}", first.offset, first.index)
     kind = rules.types.get(label or "")
     if kind is not None:
-        validator = jsonschema.Draft202012Validator(kind.schema, format_checker=FORMAT_CHECKER)
+        validator = schema_validator(kind.schema)
         error = best_match(validator.iter_errors(first.payload))
         if error is not None:
             yield Finding(
@@ -259,7 +258,7 @@ def error_documented(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         yield Finding(expected, f"a body that is not JSON: {shown!r}", 0)
         return
     if ep.error_schema is not None:
-        error = best_match(jsonschema.Draft202012Validator(ep.error_schema).iter_errors(document))
+        error = best_match(schema_validator(ep.error_schema).iter_errors(document))
         if error is not None:
             yield Finding(expected, f"{error.json_path}: {error.message}", 0)
     if case.error and isinstance(document, dict) and document.get("error") != case.error:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute
 
-from streamconform.formats import FORMAT_CHECKER
+from streamconform.formats import schema_validator
 
 __all__ = [
     "STREAM_HEADERS",
@@ -101,9 +101,7 @@ async def json_body(request: Request, schema: Mapping[str, Any] | None) -> Any:
     except ValueError:
         raise HTTPProblem(400, "bad_request", "request body is not valid JSON") from None
     if schema is not None:
-        error = jsonschema.exceptions.best_match(
-            jsonschema.Draft202012Validator(schema, format_checker=FORMAT_CHECKER).iter_errors(body)
-        )
+        error = jsonschema.exceptions.best_match(schema_validator(schema).iter_errors(body))
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "body"
             raise HTTPProblem(400, "bad_request", f"{where}: {error.message}")
