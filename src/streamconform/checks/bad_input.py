@@ -62,7 +62,8 @@ def invalid_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         elif probe.status in _REFUSED:
             actual = f"{probe.status} with {probe.content_type or 'no content type'}"
         else:
-            actual = f"status {probe.status} {probe.content_type} {probe.body[:120]!r}"
+            # a probe's body is already redacted whole and bounded
+            actual = f"status {probe.status} {probe.content_type} {probe.body!r}"
         yield Finding("400 or 422 with a JSON error", f"{actual}; replay: {probe.curl}")
 
 
@@ -93,6 +94,6 @@ def valid_accepted(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         actual = (
             f"no answer ({probe.error})"
             if probe.status is None
-            else f"status {probe.status} {probe.body[:120]!r}"
+            else f"status {probe.status} {probe.body!r}"
         )
         yield Finding(f"one of {sorted(allowed)}", f"{actual}; replay: {probe.curl}")

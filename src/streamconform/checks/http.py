@@ -10,7 +10,7 @@ from streamconform.transcript import End, Transcript
 
 RFC9110 = "https://www.rfc-editor.org/rfc/rfc9110"
 RFC9111 = "https://www.rfc-editor.org/rfc/rfc9111"
-_FRAMING_MEDIA = {
+FRAMING_MEDIA = {
     Framing.SSE: {"text/event-stream"},
     Framing.NDJSON: {
         "application/x-ndjson",
@@ -45,7 +45,8 @@ def status_success(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     elif t.status is None:
         yield Finding(expected, f"no response ({t.end.value}): {t.end_detail}")
     elif t.status not in ep.success:
-        body = b"".join(c.data for c in t.chunks)[:300].decode("utf-8", "replace")
+        # whole: the verdict clips it for display only once secrets are redacted
+        body = b"".join(c.data for c in t.chunks).decode("utf-8", "replace")
         yield Finding(expected, f"status {t.status}, body {body!r}", offset=0)
 
 
@@ -63,7 +64,7 @@ def content_type_framing(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     actual = t.header("content-type")
     allowed = {media_type(c) for c in ep.content_types}
     if ep.framing is not None:
-        allowed &= _FRAMING_MEDIA[ep.framing]
+        allowed &= FRAMING_MEDIA[ep.framing]
     if media_type(actual) not in allowed:
         shown = "no Content-Type header" if actual is None else f"Content-Type {actual!r}"
         yield Finding(" or ".join(sorted(allowed)) or "a framing media type", shown)

@@ -138,8 +138,8 @@ def data_json(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     allowed = ep.events.non_json_data if ep.events else ()
     for event in t.events:
         if event.json_error and event.data not in allowed:
-            yield Finding(
-                "JSON data", f"{event.json_error}: {event.data[:120]!r}", event.offset, event.index
+            yield Finding(  # whole data: the verdict clips it once secrets are redacted
+                "JSON data", f"{event.json_error}: {event.data!r}", event.offset, event.index
             )
 
 

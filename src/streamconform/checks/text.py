@@ -68,6 +68,6 @@ def no_framing(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     where, _, first = next(entry for entry in lines if entry[1] == kind)
     yield Finding(
         "plain text",
-        f"{count} of {len(lines)} lines are {kind}; the first: {first[:80]!r}",
+        f"{count} of {len(lines)} lines are {kind}; the first: {first!r}",  # clipped later
         where,
     )

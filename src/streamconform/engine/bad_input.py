@@ -30,7 +30,8 @@ from streamconform.model.templates import path_params, render_path
 
 __all__ = ["Probe", "draw_cases", "openapi_for", "send_probes"]
 
-_BODY_KEPT = 300
+_BODY_KEPT = 300  # characters of an error body a probe keeps, once it is redacted
+_BODY_READ = 4 * _BODY_KEPT  # bytes that can make as many characters (4 to a UTF-8 sequence)
 _DRAWN_HEADERS = {"content-type"}
 _CURL_SETS_ITSELF = {"host", "content-length", "connection", "accept-encoding", "user-agent"}
 
@@ -197,22 +198,49 @@ async def _send(
     deadline: float,
     redactor: Redactor,
 ) -> Probe:
-    """One exchange, bounded by the endpoint's response timeout as a whole."""
+    """One exchange, bounded by the endpoint's response timeout as a whole.
+
+    An error body is read up to a limit a little past what a probe shows (by the longest
+    secret), so that it is redacted whole before it is clipped. As many bytes as a probe
+    shows make an answer: a body that stops there, or runs out of time after them, is kept.
+    """
+    limit = _BODY_READ + redactor.longest_secret
+    body = bytearray()
+    cut = False
     try:
         async with asyncio.timeout(deadline):
             response = await client.send(request, stream=True)
             try:
-                body = b""
                 if not 200 <= response.status_code < 300:  # a stream that starts is not read
                     async for piece in response.aiter_bytes():
                         body += piece
-                        if len(body) >= _BODY_KEPT:
+                        if len(body) >= limit:
+                            cut = True
                             break
             finally:
                 await response.aclose()
     except TimeoutError:
-        return Probe(mode, curl, None, "", "", f"no complete answer within {deadline:.1f} s")
+        if len(body) < _BODY_KEPT:
+            return Probe(mode, curl, None, "", "", f"no complete answer within {deadline:.1f} s")
+        cut = True
     except httpx.HTTPError as err:
         return Probe(mode, curl, None, "", "", redactor.text(describe_http_error(err)))
-    text = redactor.text(body[:_BODY_KEPT].decode("utf-8", "replace"))
+    text = _kept_body(bytes(body), cut, redactor)
     return Probe(mode, curl, response.status_code, response.headers.get("content-type", ""), text)
+
+
+def _kept_body(body: bytes, cut: bool, redactor: Redactor) -> str:
+    """An error body as a probe keeps it: redacted whole first, only then clipped.
+
+    A body not read to its end may stop inside a secret, whose first bytes no redaction
+    can recognise: there, secrets are masked in what arrived, and only the bytes before
+    the last longest-secret's worth (which no unfinished secret reaches into) are kept.
+    """
+    if not cut:
+        text = redactor.text(body.decode("utf-8", "replace"))
+        if len(text) > _BODY_KEPT:
+            return f"{text[:_BODY_KEPT]}… ({len(text)} chars)"
+        return text
+    settled = redactor.mask(body)[: max(0, len(body) - redactor.longest_secret)]
+    text = redactor.text(settled.decode("utf-8", "replace"))
+    return f"{text[:_BODY_KEPT]}… (first {len(settled)} bytes)"

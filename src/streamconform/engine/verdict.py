@@ -15,6 +15,9 @@ from streamconform.transcript import Transcript
 __all__ = ["Outcome", "Result", "case_id", "effective_level", "judge"]
 
 _FINDINGS_SHOWN = 3
+_SHOWN_CHARS = 300
+_REPLAY = "; replay: "
+_MARKER = "[REDACTED]"
 
 
 class Outcome(StrEnum):
@@ -83,6 +86,28 @@ def _where(t: Transcript, f: Finding) -> str:
     return ", ".join(parts) or "response head"
 
 
+def _clip(text: str, limit: int = _SHOWN_CHARS) -> str:
+    """A redacted text cut for display, saying how long it was (never inside a marker)."""
+    if len(text) <= limit:
+        return text
+    cut = limit
+    marker = text.find(_MARKER, max(0, limit - len(_MARKER) + 1))
+    if -1 < marker < limit:  # the clip would fall inside it
+        cut = marker
+    return f"{text[:cut]}… ({len(text)} chars)"
+
+
+def _shown(text: str, r: Redactor) -> str:
+    """A finding's text as a message shows it: redacted whole first, only then clipped
+    (a secret cut in two would no longer be recognised). A replay command at the end is
+    kept whole, so it can still be run."""
+    text = r.text(text)
+    head, replay, command = text.partition(_REPLAY)
+    if replay and command.startswith(("curl ", "printf ")):
+        return _clip(head) + replay + command
+    return _clip(text)
+
+
 def _message(
     chk: Check,
     level: Level,
@@ -95,14 +120,14 @@ def _message(
     lines = [
         f"{chk.id} ({level}): {chk.title}",
         f"Requirement: {requirement}",
-        f"Expected: {first.expected}",
-        f"Actual: {first.actual}",
+        f"Expected: {_shown(first.expected, r)}",
+        f"Actual: {_shown(first.actual, r)}",
         f"Where: {_where(t, first)}",
         "Wire (arrival time, byte offset):",
         excerpt(t, first.offset, r),
     ]
     for more in findings[1:_FINDINGS_SHOWN]:
-        lines.append(f"Also: {more.actual} at {_where(t, more)}")
+        lines.append(f"Also: {_shown(more.actual, r)} at {_where(t, more)}")
     if len(findings) > _FINDINGS_SHOWN:
         more = len(findings) - _FINDINGS_SHOWN
         lines.append(f"… and {more} more finding{'s' if more > 1 else ''} of this check")
@@ -157,7 +182,7 @@ def judge(
     try:
         findings = chk.run(transcript, endpoint)
     except Untestable as why:
-        return result(Outcome.UNTESTABLE, str(why))
+        return result(Outcome.UNTESTABLE, redactor.text(str(why)))
     except Exception as err:  # a defect in the check, not in the target
         return result(
             Outcome.FAIL,

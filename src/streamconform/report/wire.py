@@ -1,4 +1,8 @@
-"""Render transcripts for people: timestamped wire excerpts with control bytes made visible."""
+"""Render transcripts for people: timestamped wire excerpts with control bytes made visible.
+
+Secrets are masked in the body bytes before they are cut into chunks, windows or lines,
+so a secret that crosses any of those cuts is hidden whole.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ _LINES_BEFORE = 6
 _LINES_AFTER = 4
 _MAX_LINE = 160
 _MAX_RENDER = 64 << 10
+# a rendered character stands for at most 4 bytes (one UTF-8 sequence), so no more of the
+# body than this can fit in a rendering
+_MAX_RENDER_BYTES = 4 * _MAX_RENDER
 
 
 def show_bytes(raw: bytes) -> str:
@@ -35,6 +42,27 @@ def _window(t: Transcript, start: int, stop: int) -> bytes:
     return b"".join(pieces)
 
 
+def _masked_window(t: Transcript, start: int, stop: int, redactor: Redactor) -> bytes:
+    """The body bytes [start, stop) with secrets masked, a secret crossing either edge
+    included: the mask runs on a window wider by the longest secret on both sides."""
+    margin = redactor.longest_secret
+    wide_start = max(0, start - margin)
+    wide = redactor.mask(_window(t, wide_start, stop + margin))
+    return wide[start - wide_start : stop - wide_start]
+
+
+def _masked_body(t: Transcript, redactor: Redactor) -> bytes:
+    """As much of the body as a rendering can show, plus a margin, with secrets masked."""
+    limit = _MAX_RENDER_BYTES + redactor.longest_secret
+    pieces, size = [], 0
+    for chunk in t.chunks:
+        if size >= limit:
+            break
+        pieces.append(chunk.data)
+        size += len(chunk.data)
+    return redactor.mask(b"".join(pieces)[:limit])
+
+
 def excerpt(t: Transcript, offset: int | None, redactor: Redactor) -> str:
     """The lines around a byte offset, each with arrival time and offset; `>` marks the line."""
     if offset is None or not t.chunks:
@@ -42,7 +70,7 @@ def excerpt(t: Transcript, offset: int | None, redactor: Redactor) -> str:
         head += [f"{k}: {v}" for k, v in t.headers]
         return redactor.text("\n".join("  " + line for line in head))
     start = max(0, offset - _CONTEXT_BYTES)
-    raw = _window(t, start, offset + _CONTEXT_BYTES)
+    raw = _masked_window(t, start, offset + _CONTEXT_BYTES, redactor)
     lines = raw.splitlines(True)
     rows: list[tuple[int, bytes]] = []
     at = start
@@ -74,10 +102,14 @@ def render_transcript(t: Transcript, redactor: Redactor) -> str:
     lines += [f"  {k}: {v}" for k, v in t.headers]
     lines.append(f"end: {t.end.value} {t.end_detail} after {t.duration:.3f}s, {t.body_bytes} bytes")
     size = sum(len(line) for line in lines)
+    body = _masked_body(t, redactor)  # masked whole, then shown chunk by chunk
+    at = 0
     for chunk in t.chunks:
-        row = f"+{chunk.time:.3f}s @{chunk.offset} [{len(chunk.data)}] {show_bytes(chunk.data)}"
+        data = body[at : at + len(chunk.data)]
+        at += len(chunk.data)
+        row = f"+{chunk.time:.3f}s @{chunk.offset} [{len(chunk.data)}] {show_bytes(data)}"
         size += len(row)
-        if size > _MAX_RENDER:
+        if size > _MAX_RENDER or len(data) < len(chunk.data):
             lines.append(f"… ({len(t.chunks)} chunks in all, rendering stopped at 64 KiB)")
             break
         lines.append(row)
