@@ -98,6 +98,12 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         )
     own = [e for e in t.events if of_run(e)]
     keys = [(event_id(rules, e), e.data) for e in own]
+    # an event twice is a repeat whenever the independent reader joined: judged on all
+    seen: set[tuple[str | None, str]] = set()
+    for item, event in zip(keys, own, strict=True):
+        if item in seen:
+            yield Finding("each event once", f"{rules.label(event)} id {item[0]!r} came twice")
+        seen.add(item)
     expected = [(event_id(rules, e), e.data) for e in t.baseline]
     # the cut connection and the uninterrupted reader may join a live run a moment apart:
     # both are judged from the first event both have
@@ -105,12 +111,6 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         expected = expected[expected.index(keys[0]) :]
     elif keys and expected and expected[0] in keys:
         keys = keys[keys.index(expected[0]) :]
-        own = own[len(own) - len(keys) :]
-    seen: set[tuple[str | None, str]] = set()
-    for item, event in zip(keys, own, strict=True):
-        if item in seen:
-            yield Finding("each event once", f"{rules.label(event)} id {item[0]!r} came twice")
-        seen.add(item)
     missing = [k for k in expected if k not in seen]
     if missing:
         yield Finding(
