@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 import streamconform.checks  # noqa: F401  (registers every check)
 from streamconform.checks.registry import REGISTRY
@@ -30,10 +31,12 @@ from streamconform.engine.recorder import Recorder
 from streamconform.engine.redact import Redactor
 from streamconform.engine.run import ConformanceRun, RunConfig
 from streamconform.engine.verdict import Outcome, Result, judge
+from streamconform.model import load_spec, resolve_variables
 from streamconform.model.spec import Endpoint, EventsSpec, EventType, Failure, Framing, Spec
-from streamconform.servers import BackgroundServer
+from streamconform.servers import BackgroundServer, reference_app_for
 from streamconform.transcript import End, Transcript
 
+ROOT = Path(__file__).resolve().parents[1]
 PRESENT = "terminal.event.present"
 ONCE = "terminal.event.once"
 CLOSES = "terminal.stream.closes"
@@ -1291,3 +1294,47 @@ def test_an_event_after_the_terminal_one_fails_even_without_a_grammar() -> None:
     assert [(f.expected, f.actual, f.event_index) for f in findings] == [
         ("nothing after the terminal event", "an event, tick, after #1", 2)
     ]
+
+
+def test_a_server_that_ignores_the_key_scope_fails_the_documented_403() -> None:
+    """Prism's 403 for a key without deployments:read: the reference server refuses the
+    unscoped key; one that grants every key all scopes opens the stream and fails."""
+    spec = load_spec(ROOT / "specs" / "prism-agents.yaml")
+    keys = {"api_key": "prism-scoped-key", "unscoped_api_key": "prism-unscoped-key"}
+    served = resolve_variables(spec, overrides=keys, profile={}, environ={})
+    reference = reference_app_for(spec, served, spec.reference.time_scale)
+
+    async def every_scope(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            swapped = b"Bearer " + keys["api_key"].encode()
+            unscoped = b"Bearer " + keys["unscoped_api_key"].encode()
+            scope = {
+                **scope,
+                "headers": [
+                    (k, swapped if k == b"authorization" and v == unscoped else v)
+                    for k, v in scope["headers"]
+                ],
+            }
+        await reference(scope, receive, send)
+
+    outcomes = {}
+    for label, app in (("honours", reference), ("ignores", every_scope)):
+        with BackgroundServer(app) as server:
+            run = ConformanceRun(
+                RunConfig(
+                    specs=[ROOT / "specs" / "prism-agents.yaml"],
+                    target=server.url,
+                    variables=keys,
+                    time_scale=spec.reference.time_scale,
+                    select=["prism-agents::events::http.error.documented"],
+                )
+            )
+            try:
+                (case,) = run.cases()
+                outcomes[label] = run.judge(case)
+            finally:
+                run.close()
+    assert outcomes["honours"].outcome is Outcome.PASS, outcomes["honours"].message
+    assert outcomes["ignores"].outcome is Outcome.FAIL
+    assert outcomes["ignores"].message.startswith("error:403:")
+    assert "status 200, a stream" in outcomes["ignores"].message

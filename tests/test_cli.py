@@ -17,7 +17,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from streamconform.servers import BackgroundServer
@@ -196,6 +196,9 @@ def test_should_level_findings_warn_without_failing_the_run(
     tmp_path: Path, echo_spec: Path
 ) -> None:
     async def handler(request: Request) -> Response:
+        if request.headers.get("x-api-key") != SECRET:
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+
         async def body() -> AsyncIterator[bytes]:
             for n in range(3):
                 await asyncio.sleep(0.05)

@@ -24,6 +24,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from streamconform.decode import Event, NDJSONDecoder, SSEDecoder
+from streamconform.engine.requests import MIN_BOUND
 from streamconform.engine.run import ConformanceRun, RunConfig
 from streamconform.model import EventsSpec, Spec, load_spec, resolve_variables
 from streamconform.servers import LOOPBACK, BackgroundServer, reference_app_for
@@ -599,7 +600,7 @@ def test_promptfloe_run_is_gone_after_the_keep_alive_window(promptfloe):
 
 # -- 4. Workflow stream --------------------------------------------------------------------
 
-WORKFLOW_SCALE = 0.008  # token lifetime 0.48 s, a whole stream 0.96 s
+WORKFLOW_SCALE = 0.008  # a whole stream 0.96 s; token lifetime 2 s (the floor)
 TOKEN = "/api/v1/token"
 
 
@@ -786,19 +787,27 @@ def test_workflow_documented_errors_come_before_the_stream(workflow, key_var, wo
 
 
 def test_workflow_token_expires_after_its_lifetime(workflow):
-    """A token used after its lifetime (60 s, compressed here) is a 401."""
-    lifetime = workflow.spec.auth["stream_token"].lifetime
+    """A token used after its lifetime (60 s compressed, but never below the 2 s floor of
+    scaled bounds) is a 401; one used just before it still opens its stream."""
+    lifetime = workflow.spec.auth["stream_token"].expiry
     assert lifetime is not None
-    scaled_lifetime = lifetime * workflow.scale
-    assert scaled_lifetime < 0.75
-    token = stream_token(workflow)
-    time.sleep(scaled_lifetime + 0.25)  # the wait is the condition under test
+    scaled_lifetime = max(lifetime * workflow.scale, MIN_BOUND)
+    assert scaled_lifetime == MIN_BOUND
+    early, late = stream_token(workflow), stream_token(workflow)
+    issued = time.monotonic()
+    time.sleep(scaled_lifetime - 1.0)  # the waits are the condition under test
+    with workflow.client() as client:
+        response = client.post(
+            stream_path(workflow), params={"token": early}, json=workflow_body(workflow)
+        )
+    assert response.status_code == 200
+    time.sleep(max(0.0, issued + scaled_lifetime + 0.25 - time.monotonic()))
     with workflow.client() as client:
         response = error_answer(
             client,
             "POST",
             stream_path(workflow),
-            params={"token": token},
+            params={"token": late},
             json=workflow_body(workflow),
         )
     assert_json_error(response, 401)

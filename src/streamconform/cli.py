@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from streamconform.engine.run import ConformanceRun, RunConfig, parse_assignments
+from streamconform.engine.tokens import DEFAULT_RACE
 from streamconform.engine.verdict import effective_level
 from streamconform.errors import SpecError, StreamConformError
 from streamconform.resources import bundled_dir
@@ -107,6 +108,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seed of the generated requests (default 0: runs repeat)",
     )
     run.add_argument(
+        "--token-race",
+        type=int,
+        default=DEFAULT_RACE,
+        metavar="N",
+        help=f"concurrent requests that race with one single-use token (default {DEFAULT_RACE})",
+    )
+    run.add_argument(
         "--report-dir",
         default="reports",
         metavar="DIR",
@@ -145,6 +153,7 @@ def _command_run(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         input_cases=args.input_cases,
         seed=args.seed,
+        token_race=args.token_race,
     )
     if args.input_cases < 1:
         raise SpecError(f"--input-cases {args.input_cases}: give at least 1")
@@ -187,6 +196,7 @@ def _command_run(args: argparse.Namespace) -> int:
     if args.strict:
         argv.append("--strict-should")
     argv += ["--input-cases", str(args.input_cases), "--input-seed", str(args.seed)]
+    argv += ["--token-race", str(args.token_race)]
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     # A fresh interpreter: this one has imported the engine already, and pytest must be
     # the first to import plugin modules to rewrite their assertions.

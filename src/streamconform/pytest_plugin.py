@@ -15,6 +15,7 @@ import allure
 import pytest
 
 from streamconform.engine.run import Case, ConformanceRun, RunConfig, parse_assignments
+from streamconform.engine.tokens import DEFAULT_RACE
 from streamconform.engine.verdict import Outcome, Result
 from streamconform.errors import StreamConformError
 from streamconform.report.summary import write_summary
@@ -91,6 +92,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seed of the generated requests, fixed so runs repeat (default 0)",
     )
     group.addoption(
+        "--token-race",
+        type=int,
+        default=DEFAULT_RACE,
+        metavar="N",
+        help=f"concurrent requests that race with one single-use token (default {DEFAULT_RACE})",
+    )
+    group.addoption(
         "--report-dir",
         default="reports",
         metavar="DIR",
@@ -113,6 +121,7 @@ def _run(config: pytest.Config) -> ConformanceRun:
                 time_scale=opt.time_scale,
                 input_cases=opt.input_cases,
                 seed=opt.input_seed,
+                token_race=opt.token_race,
             )
         )
     return config.stash[_RUN]

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from streamconform.decode.events import Event, Note
+from streamconform.engine.echoes import Echo
 
 __all__ = ["Chunk", "End", "RequestRecord", "Transcript"]
 
@@ -82,6 +83,23 @@ class Transcript:
     # a resumed run: each connection as its own transcript, and the run read uninterrupted
     legs: tuple[Transcript, ...] = ()
     baseline: tuple[Event, ...] = ()
+    # where the response carried the request's own credential back (engine.echoes.Echo)
+    echoes: tuple[Echo, ...] = ()
+
+    @classmethod
+    def unprepared(
+        cls, spec: str, endpoint: str, framing: str, variant: str, detail: str
+    ) -> Transcript:
+        """No request was sent: a setup flow (or what a scenario needed) failed first."""
+        return cls(
+            spec,
+            endpoint,
+            framing,
+            RequestRecord("", ""),
+            end=End.SETUP_FAILED,
+            end_detail=detail,
+            variant=variant,
+        )
 
     def header(self, name: str) -> str | None:
         """A response header's value (repeated headers joined by ", "), or None."""

@@ -4,6 +4,7 @@ Importing this package registers every built-in check.
 """
 
 from streamconform.checks import (
+    auth,
     bad_input,
     delivery,
     http,
@@ -13,6 +14,7 @@ from streamconform.checks import (
     sse,
     terminal,
     text,
+    tokens,
 )
 from streamconform.checks.registry import (
     REGISTRY,
@@ -24,4 +26,16 @@ from streamconform.checks.registry import (
 )
 
 __all__ = ["REGISTRY", "Check", "Finding", "Untestable", "check", "not_applicable"]
-_MODULES = (bad_input, delivery, http, ndjson, ordering, reconnection, sse, terminal, text)
+_MODULES = (
+    auth,
+    bad_input,
+    delivery,
+    http,
+    ndjson,
+    ordering,
+    reconnection,
+    sse,
+    terminal,
+    text,
+    tokens,
+)

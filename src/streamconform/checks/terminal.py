@@ -4,12 +4,11 @@ before any stream starts."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from jsonschema.exceptions import best_match
 
-from streamconform.checks.http import media_type
+from streamconform.checks.refusals import refusal_findings
 from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
 from streamconform.decode.events import Event
 from streamconform.formats import schema_validator
@@ -17,12 +16,6 @@ from streamconform.model.spec import Endpoint, EventsSpec, Level
 from streamconform.transcript import End, Transcript
 
 RFC9110_STATUS = "https://www.rfc-editor.org/rfc/rfc9110#name-status-codes"
-_STREAM_TYPES = {
-    "text/event-stream",
-    "application/x-ndjson",
-    "application/ndjson",
-    "application/jsonl",
-}
 
 
 def _has_terminal(ep: Endpoint) -> str | None:
@@ -239,30 +232,7 @@ def failure_reported(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 def error_documented(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     status = int(t.variant.split(":", 1)[1])
     case = next(e for e in ep.errors if e.status == status)
-    expected = f"status {status} ({case.when}) with a JSON error body"
-    if t.status is None:
-        yield Finding(expected, f"no response ({t.end.value}): {t.end_detail}")
-        return
-    body = b"".join(c.data for c in t.chunks)
-    shown = body[:200].decode("utf-8", "replace")
-    if t.status != status:
-        what = "a stream" if 200 <= t.status < 300 else "an error"
-        yield Finding(expected, f"status {t.status}, {what}: {shown!r}", 0)
-        return
-    content_type = media_type(t.header("content-type"))
-    if content_type in _STREAM_TYPES:
-        yield Finding(expected, f"an error status with a stream content type {content_type}", 0)
-    try:
-        document = json.loads(body)
-    except ValueError:
-        yield Finding(expected, f"a body that is not JSON: {shown!r}", 0)
-        return
-    if ep.error_schema is not None:
-        error = best_match(schema_validator(ep.error_schema).iter_errors(document))
-        if error is not None:
-            yield Finding(expected, f"{error.json_path}: {error.message}", 0)
-    if case.error and isinstance(document, dict) and document.get("error") != case.error:
-        yield Finding(f"error code {case.error!r}", f"error {document.get('error')!r}", 0)
+    yield from refusal_findings(t, ep, (status,), case.when)
 
 
 @check(

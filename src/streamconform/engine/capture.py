@@ -21,8 +21,8 @@ from streamconform.engine.recorder import Limits, Recorder
 from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import RequestPlan, Timeouts, plan_request
 from streamconform.errors import SetupError
-from streamconform.model.spec import Endpoint, Spec, Variant
-from streamconform.model.templates import render
+from streamconform.model.spec import AuthScheme, Endpoint, Spec, Variant
+from streamconform.model.templates import references, render
 from streamconform.transcript import End, RequestRecord, Transcript
 
 __all__ = ["Limits", "capture_stream"]
@@ -217,6 +217,13 @@ def _cut(
     return False
 
 
+def _needs_token(scheme: AuthScheme, variant: Variant | None) -> bool:
+    """A fresh token is issued unless the variant sends none, or names the one to send."""
+    if variant is None:
+        return True
+    return not variant.omit_auth and not references(scheme.value) <= set(variant.variables)
+
+
 async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
     spec, endpoint, rec = cap.spec, cap.endpoint, cap.rec
     try:
@@ -224,7 +231,7 @@ async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
             await cap.flow(name, cap.values)
         cap.keep_captures(cap.values)
         scheme = spec.auth.get(endpoint.auth) if endpoint.auth else None
-        if scheme is not None and scheme.issued_by:
+        if scheme is not None and scheme.issued_by and _needs_token(scheme, cap.variant):
             await cap.flow(scheme.issued_by, cap.values)
         cap.values.update(cap.overrides)  # a variant's values win over captures too
         variant = cap.variant
@@ -242,6 +249,7 @@ async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
         rec.finish(End.SETUP_FAILED, str(err))
         return
     rec.redactor.add(*plan.secrets)
+    rec.credential = plan.credential
     outgoing = plan.build(cap.client)
     rec.request = RequestRecord(
         plan.method,

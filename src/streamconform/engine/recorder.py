@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from streamconform.decode import Event, decoder_for
+from streamconform.engine.echoes import Echo, find_echoes
 from streamconform.engine.redact import Redactor
 from streamconform.model.spec import Endpoint
 from streamconform.transcript import Chunk, End, RequestRecord, Transcript
@@ -63,11 +64,16 @@ class Recorder:
         self.captures: dict[str, object] = {}
         self.variant = ""
         self.stalls: list[tuple[float, float]] = []
+        self.credential: tuple[str, str] | None = None  # looked for in what comes back
+        self.echoes: list[Echo] = []
 
     def response(
         self, status: int, headers: Iterable[tuple[str, str]], time: float, http_version: str = ""
     ) -> None:
         """The response head arrived."""
+        headers = list(headers)
+        if self.credential is not None:
+            self.echoes.extend(find_echoes(*self.credential, headers, b""))
         self.status = status
         self.headers = self.redactor.headers(headers)
         self.headers_time = time
@@ -101,6 +107,9 @@ class Recorder:
 
     def transcript(self, duration: float) -> Transcript:
         log = self.decoder.log
+        if self.credential is not None:
+            body = b"".join(c.data for c in self.chunks)
+            self.echoes.extend(find_echoes(*self.credential, (), body))
         return Transcript(
             spec=self.spec,
             endpoint=self.endpoint.name,
@@ -123,4 +132,5 @@ class Recorder:
             captures=dict(self.captures),
             variant=self.variant,
             stalls=tuple(self.stalls),
+            echoes=tuple(self.echoes),
         )

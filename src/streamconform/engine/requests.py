@@ -60,6 +60,7 @@ class RequestPlan:
     params: dict[str, str] = field(default_factory=dict)
     json: Any = None
     secrets: list[str] = field(default_factory=list)
+    credential: tuple[str, str] | None = None  # (auth scheme, value) the request carries
 
     def build(self, client: httpx.AsyncClient) -> httpx.Request:
         return client.build_request(
@@ -71,17 +72,19 @@ class RequestPlan:
         )
 
 
-def new_client() -> httpx.AsyncClient:
+def new_client(connections: int = 100) -> httpx.AsyncClient:
     """An HTTP client that ignores proxy and netrc settings from the environment.
 
     A conformance verdict must not depend on the machine it runs on, and a proxy
-    between us and the target would change exactly what we measure.
+    between us and the target would change exactly what we measure. `connections`
+    bounds how many requests are in flight at once.
     """
     return httpx.AsyncClient(
         trust_env=False,
         follow_redirects=False,
         timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT),
         headers={"user-agent": "streamconform"},
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=20),
     )
 
 
@@ -117,6 +120,7 @@ def plan_request(
         if scheme is not None and not omit_auth:
             value = str(render(scheme.value, variables))
             plan.secrets.append(value)
+            plan.credential = (scheme.name, value)
             if scheme.type == "header":
                 plan.headers[scheme.header] = value
             elif scheme.type == "bearer":

@@ -25,7 +25,7 @@ from streamconform.engine.redact import Redactor
 from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint, EventsSpec, Spec, Variant
 from streamconform.model.templates import references, render
-from streamconform.transcript import End, RequestRecord, Transcript
+from streamconform.transcript import End, Transcript
 
 __all__ = [
     "BAD_CURSORS",
@@ -180,15 +180,8 @@ def _result(
 
 
 def _failed(spec: Spec, endpoint: Endpoint, name: str, detail: str) -> Transcript:
-    return Transcript(
-        spec.name,
-        endpoint.name,
-        endpoint.framing.value if endpoint.framing else "",
-        RequestRecord("", ""),
-        end=End.SETUP_FAILED,
-        end_detail=detail,
-        variant=name,
-    )
+    framing = endpoint.framing.value if endpoint.framing else ""
+    return Transcript.unprepared(spec.name, endpoint.name, framing, name, detail)
 
 
 async def resume(session: Session, name: str, expected_events: int) -> Transcript:

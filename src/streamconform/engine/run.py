@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from streamconform.checks import REGISTRY, Check, not_applicable
 from streamconform.engine.bad_input import Probe, draw_cases, send_probes
 from streamconform.engine.capture import capture_stream
+from streamconform.engine.keys import probe_keys
 from streamconform.engine.recorder import Limits
 from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import new_client
@@ -31,6 +32,7 @@ from streamconform.engine.resume import (
     try_bad_cursor,
     two_subscribers,
 )
+from streamconform.engine.tokens import DEFAULT_RACE, MAX_RACE, try_tokens, unavailable
 from streamconform.engine.verdict import Outcome, Result, case_id, judge
 from streamconform.errors import SetupError, SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
@@ -46,6 +48,7 @@ EMBEDDED = "embedded"
 # when a check judges several captures, the case takes the gravest of their outcomes
 _SEVERITY_ORDER = [Outcome.SKIP, Outcome.PASS, Outcome.WARN, Outcome.UNTESTABLE, Outcome.FAIL]
 _PROBE_TIMEOUT = 3.0
+CREDENTIAL_PROBES = ("key:", "token:")  # engine.keys probes and engine.tokens scenarios
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class RunConfig:
     limits: Limits = field(default_factory=Limits)
     input_cases: int = 12
     seed: int = 0
+    token_race: int = DEFAULT_RACE
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,8 @@ class ConformanceRun:
     """Loads specs, binds each to a target, captures streams once and judges cases."""
 
     def __init__(self, config: RunConfig, environ: Mapping[str, str] | None = None) -> None:
+        if not 2 <= config.token_race <= MAX_RACE:
+            raise SpecError(f"--token-race {config.token_race}: give 2 to {MAX_RACE}")
         self.config = config
         known = set(REGISTRY)
         self.specs = [load_spec(p, known_checks=known) for p in _spec_files(config.specs)]
@@ -251,6 +257,9 @@ class ConformanceRun:
             if variant.startswith(("resume:", "cursor:", "subscribers:")):
                 self._transcripts[key] = self._resume(spec, endpoint, variant, binding, base_url)
                 return self._transcripts[key]
+            if variant.startswith(CREDENTIAL_PROBES):
+                self._probe_credentials(spec, endpoint, variant, binding, base_url)
+                return self._transcripts[key]
 
             async def capture() -> Transcript:
                 async with new_client() as client:
@@ -293,15 +302,7 @@ class ConformanceRun:
         try:
             probes, log = asyncio.run(send())
         except SetupError as err:
-            return Transcript(
-                spec.name,
-                endpoint.name,
-                "",
-                RequestRecord("", ""),
-                end=End.SETUP_FAILED,
-                end_detail=str(err),
-                variant=variant,
-            )
+            return Transcript.unprepared(spec.name, endpoint.name, "", variant, str(err))
         return Transcript(
             spec.name,
             endpoint.name,
@@ -313,6 +314,43 @@ class ConformanceRun:
             variant=variant,
             probes=tuple(probes),
         )
+
+    def _probe_credentials(
+        self, spec: Spec, endpoint: Endpoint, variant: str, binding: Binding, base_url: str
+    ) -> None:
+        """Every key probe (or token scenario) the selected checks want of this endpoint,
+        sent in one go: the endpoint's setup runs once for all of them."""
+        family = variant.split(":", 1)[0] + ":"
+        wanted = {variant}
+        for chk in REGISTRY.values():
+            if chk.variants is None or not_applicable(chk, endpoint) is not None:
+                continue
+            if self.selected(Case(spec, endpoint, chk)):
+                wanted.update(n for n in chk.variants(endpoint) if n.startswith(family))
+        on_target = binding.target is not None
+        names = sorted(
+            n
+            for n in wanted
+            if family == "key:" or not unavailable(spec, endpoint, n, on_target, binding.scale)
+        )
+        scale, redactor, limits, race = (
+            binding.scale,
+            self.redactor,
+            self.config.limits,
+            self.config.token_race,
+        )
+
+        async def send() -> dict[str, Transcript]:
+            async with new_client() as client:
+                args = (client, spec, endpoint, base_url, binding.variables, names)
+                if family == "key:":
+                    return await probe_keys(*args, scale=scale, redactor=redactor, limits=limits)
+                return await try_tokens(
+                    *args, scale=scale, redactor=redactor, limits=limits, race=race
+                )
+
+        for name, transcript in asyncio.run(send()).items():
+            self._transcripts[(spec.name, endpoint.name, name)] = transcript
 
     def _resume(
         self, spec: Spec, endpoint: Endpoint, variant: str, binding: Binding, base_url: str
@@ -411,6 +449,12 @@ class ConformanceRun:
         name: str,
         binding: Binding,
     ) -> Result:
+        if name.startswith("token:"):
+            reason = unavailable(spec, endpoint, name, binding.target is not None, binding.scale)
+            if reason:
+                return replace(one(None), outcome=Outcome.UNTESTABLE, message=reason)
+        if name.startswith(CREDENTIAL_PROBES):
+            return one(self.transcript(spec, endpoint, name))
         variant = endpoint.variant(name)
         if variant is None:
             return replace(

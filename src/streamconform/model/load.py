@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,7 @@ from streamconform.model.grammar import Grammar, GrammarError, parse_grammar
 from streamconform.model.spec import (
     Assumption,
     AuthScheme,
+    Credentials,
     Endpoint,
     ErrorCase,
     EventsSpec,
@@ -44,7 +46,7 @@ from streamconform.model.spec import (
 )
 from streamconform.model.templates import path_params, references
 
-__all__ = ["load_spec", "load_yaml", "meta_schema", "validate_tree"]
+__all__ = ["link_credentials", "load_spec", "load_yaml", "meta_schema", "validate_tree"]
 
 Key = tuple[str | int, ...]
 _MAX_SPEC_BYTES = 4 << 20
@@ -366,8 +368,38 @@ def _auth(name: str, raw: Mapping[str, Any]) -> AuthScheme:
         param=raw["param"],
         issued_by=raw["issued_by"],
         single_use=raw.get("single_use", True),
-        lifetime=raw.get("lifetime"),
+        expiry=raw["expiry"]["after"] if "expiry" in raw else None,
+        expiry_reference_only=raw.get("expiry", {}).get("reference_only", False),
+        elsewhere=raw.get("binding", {}).get("elsewhere", {}),
     )
+
+
+def link_credentials(spec: Spec) -> Spec:
+    """The spec with each endpoint's credentials resolved: its scheme, the API key behind
+    it, and for an issued token the endpoint that issues it (cross-checked before)."""
+    endpoints = {}
+    for name, ep in spec.endpoints.items():
+        scheme = spec.auth.get(ep.auth) if ep.auth else None
+        credentials = None
+        if scheme is not None and scheme.is_key:
+            credentials = Credentials(scheme, key=scheme)
+        elif scheme is not None:
+            step, variable = _token_step(spec, scheme)
+            issuer = spec.endpoints[step.endpoint]
+            key = spec.auth.get(issuer.auth) if issuer.auth else None
+            credentials = Credentials(scheme, key, issuer, step, variable)
+        endpoints[name] = replace(ep, credentials=credentials)
+    return replace(spec, endpoints=endpoints)
+
+
+def _token_step(spec: Spec, scheme: AuthScheme) -> tuple[FlowStep, str]:
+    """The issuing flow's step that captures the token, and the variable it fills."""
+    wanted = references(scheme.value)
+    for step in spec.flows[scheme.issued_by].steps:
+        for name in step.capture:
+            if name in wanted:
+                return step, name
+    raise AssertionError("cross-checked: the issuing flow captures the token")
 
 
 def _flow(name: str, raw: Mapping[str, Any]) -> Flow:
@@ -449,6 +481,23 @@ def _cross_check(spec: Spec, ctx: _Context, known_checks: Collection[str] | None
             raise ctx.error(
                 ("auth", scheme.name, "issued_by"), f"no flow named {scheme.issued_by!r}"
             )
+        if scheme.issued_by:
+            captured = {
+                n
+                for step in spec.flows[scheme.issued_by].steps
+                if step.endpoint in spec.endpoints
+                for n in step.capture
+            }
+            if not references(scheme.value) & captured:
+                raise ctx.error(
+                    ("auth", scheme.name, "value"),
+                    f"flow {scheme.issued_by!r} captures no variable this token uses",
+                )
+        for ref in references(scheme.elsewhere):
+            if ref not in names:
+                raise ctx.error(
+                    ("auth", scheme.name, "binding", "elsewhere"), f"${{{ref}}} is not a variable"
+                )
     for flow in spec.flows.values():
         for i, step in enumerate(flow.steps):
             key = ("flows", flow.name, "steps", i)
@@ -515,4 +564,4 @@ def load_spec(path: str | Path, *, known_checks: Collection[str] | None = None) 
         locations=lines,
     )
     _cross_check(spec, ctx, known_checks)
-    return spec
+    return link_credentials(spec)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from streamconform.errors import SpecError
-from streamconform.model.load import load_yaml, validate_tree
-from streamconform.model.spec import Endpoint, Spec, Variant
+from streamconform.model.load import link_credentials, load_yaml, validate_tree
+from streamconform.model.spec import AuthScheme, Endpoint, Spec, Variant
 from streamconform.model.templates import path_params, references
 
 __all__ = ["Profile", "TargetSettings", "load_profile"]
@@ -57,11 +57,23 @@ _ENDPOINT = {
         },
     },
 }
+_AUTH = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "expiry": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "Seconds after which this target refuses an issued token",
+        },
+    },
+}
 _PER_SPEC = {
     **_SETTINGS,
     "properties": {
         **_SETTINGS["properties"],
         "endpoints": {"type": "object", "additionalProperties": _ENDPOINT},
+        "auth": {"type": "object", "additionalProperties": _AUTH},
     },
 }
 _SCHEMA = {
@@ -81,6 +93,7 @@ class TargetSettings:
     time_scale: float | None = None
     vars: Mapping[str, Any] = field(default_factory=dict)
     endpoints: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    auth: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +111,42 @@ class Profile:
             time_scale=own.time_scale or self.shared.time_scale,
             vars={**self.shared.vars, **own.vars},
             endpoints=own.endpoints,
+            auth=own.auth,
         )
 
     def apply(self, spec: Spec) -> Spec:
-        """The spec with this profile's endpoint overrides for it applied."""
-        overrides = self.for_spec(spec.name).endpoints
-        if not overrides:
+        """The spec with this profile's endpoint and auth overrides for it applied."""
+        settings = self.for_spec(spec.name)
+        if not settings.endpoints and not settings.auth:
             return spec
+        return link_credentials(
+            replace(
+                spec,
+                endpoints=self._endpoints(spec, settings.endpoints),
+                auth=self._auth(spec, settings.auth),
+            )
+        )
+
+    def _auth(
+        self, spec: Spec, overrides: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, AuthScheme]:
+        schemes = dict(spec.auth)
+        for name, changes in overrides.items():
+            where = f"{self.path}: specs.{spec.name}.auth.{name}"
+            scheme = schemes.get(name)
+            if scheme is None:
+                raise SpecError(f"{where}: {spec.name} has no auth scheme {name!r}")
+            if "expiry" in changes and not scheme.issued_by:
+                raise SpecError(f"{where}: expiry applies to issued tokens; {name} is an API key")
+            if "expiry" in changes:
+                schemes[name] = replace(
+                    scheme, expiry=changes["expiry"], expiry_reference_only=False
+                )
+        return schemes
+
+    def _endpoints(
+        self, spec: Spec, overrides: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, Endpoint]:
         captures = {n for f in spec.flows.values() for step in f.steps for n in step.capture}
         names = set(spec.variables) | captures
         endpoints = dict(spec.endpoints)
@@ -128,7 +170,7 @@ class Profile:
                 }
                 del changes["provoke"]
             endpoints[name] = replace(endpoints[name], **changes)
-        return replace(spec, endpoints=endpoints)
+        return endpoints
 
     @staticmethod
     def _provocations(
@@ -158,6 +200,7 @@ def _settings(raw: Mapping[str, Any]) -> TargetSettings:
         raw.get("time_scale"),
         dict(raw.get("vars", {})),
         dict(raw.get("endpoints", {})),
+        dict(raw.get("auth", {})),
     )
 
 

@@ -13,6 +13,7 @@ from streamconform.model.grammar import Grammar
 __all__ = [
     "Assumption",
     "AuthScheme",
+    "Credentials",
     "Endpoint",
     "ErrorCase",
     "EventType",
@@ -64,7 +65,14 @@ class Variable:
 
 @dataclass(frozen=True, slots=True)
 class AuthScheme:
-    """How a request proves who it is: a header, a bearer token, or a single-use query token."""
+    """How a request proves who it is: an API key (a header, a bearer token) or a token
+    issued by a flow and sent as a query parameter.
+
+    `expiry` is an issued token's lifetime in seconds (`expiry_reference_only` when the
+    documentation gives none and the spec assumed it); `elsewhere` holds variable values
+    that point the request at another resource, for a token bound to the one it was
+    issued for (empty: tokens are not bound).
+    """
 
     name: str
     type: str
@@ -73,7 +81,34 @@ class AuthScheme:
     param: str = ""
     issued_by: str = ""
     single_use: bool = False
-    lifetime: float | None = None
+    expiry: float | None = None
+    expiry_reference_only: bool = False
+    elsewhere: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_key(self) -> bool:
+        """True for an API key sent as it is (a header or a bearer token)."""
+        return self.type in ("header", "bearer")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What one stream request proves itself with, resolved from the spec's schemes.
+
+    `key` is the API key behind the request: the endpoint's own scheme, or the scheme of
+    the endpoint that issues its tokens (`issuer`, called by `issue_step` of the issuing
+    flow, which captures the token as `token_variable`).
+    """
+
+    scheme: AuthScheme
+    key: AuthScheme | None = None
+    issuer: Endpoint | None = None
+    issue_step: FlowStep | None = None
+    token_variable: str = ""
+
+    @property
+    def issued(self) -> bool:
+        return self.issuer is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,10 +315,17 @@ class Endpoint:
     summary: str = ""
     overrun: Variant | None = None
     provocations: Mapping[str, Variant] = field(default_factory=dict)
+    credentials: Credentials | None = None
 
     @property
     def is_stream(self) -> bool:
         return self.framing is not None
+
+    @property
+    def key_endpoint(self) -> Endpoint:
+        """Where this endpoint's API key is sent: the token issuer for an issued token."""
+        issuer = self.credentials.issuer if self.credentials else None
+        return issuer or self
 
     def breakable_query(self) -> list[str]:
         """Query parameters a generated request can get wrong (required, or constrained)."""

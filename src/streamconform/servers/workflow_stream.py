@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from streamconform.engine.requests import MIN_BOUND
 from streamconform.model.spec import Spec
 from streamconform.servers.common import (
     Clock,
@@ -48,7 +49,9 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
     endless = str(variables["endless_workflow_id"])
     failing = str(variables["failing_workflow_id"])
     tokens: dict[str, tuple[str, float]] = {}  # token -> (api key it belongs to, expiry)
-    lifetime = clock.span(TOKEN_LIFETIME)
+    # compressed, but never below the floor of every scaled bound: a token that expired
+    # while a loaded machine stalled would fail requests that were sent in time
+    lifetime = max(clock.span(TOKEN_LIFETIME), MIN_BOUND)
 
     def account(request: Request) -> str:
         key = bearer_token(request)
