@@ -178,3 +178,35 @@ def test_credentials_in_a_target_url_never_reach_a_report(prism_target: Backgrou
         run.close()
     assert result.target == prism_target.url.replace("http://", "http://[REDACTED]@")
     assert "tiger-secret" not in json.dumps(result.to_json())
+
+
+WORKFLOW = ROOT / "specs" / "workflow-stream.yaml"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        pytest.param("nope: {expiry: 30}", "has no auth scheme 'nope'", id="unknown-scheme"),
+        pytest.param(
+            "api_key: {expiry: 30}", "expiry applies to issued tokens", id="expiry-of-a-key"
+        ),
+        pytest.param("stream_token: {expiry: 0}", "less than or equal", id="expiry-not-positive"),
+        pytest.param("stream_token: {lifetime: 30}", "unknown key", id="unknown-field"),
+    ],
+)
+def test_a_bad_auth_override_is_a_spec_error(tmp_path: Path, override: str, message: str) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(f"specs:\n  workflow-stream:\n    auth:\n      {override}\n")
+    with pytest.raises(SpecError, match=r"profile\.yaml") as err:
+        ConformanceRun(RunConfig(specs=[WORKFLOW], profile=profile), environ={})
+    assert message in str(err.value)
+
+
+def test_a_profile_expiry_makes_the_assumed_lifetime_the_targets(tmp_path: Path) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("specs:\n  workflow-stream:\n    auth:\n      stream_token: {expiry: 30}\n")
+    run = ConformanceRun(RunConfig(specs=[WORKFLOW], profile=profile), environ={})
+    stream = run.specs[0].endpoints["run_stream"]
+    assert stream.credentials is not None
+    assert stream.credentials.scheme.expiry == 30
+    assert not stream.credentials.scheme.expiry_reference_only

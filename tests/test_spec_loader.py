@@ -818,3 +818,54 @@ def test_profile_missing_file(tmp_path):
     with pytest.raises(SpecError) as info:
         load_profile(path)
     assert_located(info.value, path, None)
+
+
+# -- Issued tokens --------------------------------------------------------------------------
+
+ISSUED = """\
+  token:
+    type: query-token
+    param: token
+    value: ${stream_token}
+    issued_by: prepare
+    expiry: {after: 60}
+    binding: {elsewhere: {item_id: "${other_item}"}}
+"""
+
+
+def with_token(capture: str = "stream_token", other: str = "limit") -> str:
+    text = mutate("endpoints:\n", ISSUED.replace("other_item", other) + "endpoints:\n")
+    text = mutate("    auth: key\n    headers:", "    auth: token\n    headers:", text)
+    return mutate(
+        "capture: {created_id: /id}", f"capture: {{created_id: /id, {capture}: /t}}", text
+    )
+
+
+def test_an_issued_token_links_its_issuer_and_key(tmp_path):
+    spec = load_spec(write(tmp_path, with_token()))
+    credentials = spec.endpoints["events"].credentials
+    assert credentials is not None
+    assert credentials.issuer is spec.endpoints["create"]
+    assert credentials.key is spec.auth["key"]
+    assert credentials.token_variable == "stream_token"
+    assert credentials.scheme.expiry == 60
+    assert credentials.scheme.elsewhere == {"item_id": "${limit}"}
+    assert spec.endpoints["events"].key_endpoint is spec.endpoints["create"]
+    assert spec.endpoints["replay"].key_endpoint is spec.endpoints["replay"]
+
+
+def test_a_token_its_flow_never_captures_is_located(tmp_path):
+    declared = "variables:\n  stream_token: {default: st_fixed}\n"
+    path = write(tmp_path, mutate("variables:\n", declared, with_token(capture="other_name")))
+    err = spec_error(path)
+    assert "flow 'prepare' captures no variable this token uses" in str(err)
+    assert_located(
+        err, path, line_of(path.read_text(), "    value: ${stream_token}"), "auth.token.value"
+    )
+
+
+def test_a_binding_to_an_unknown_variable_is_located(tmp_path):
+    path = write(tmp_path, with_token(other="nowhere"))
+    err = spec_error(path)
+    assert "${nowhere} is not a variable" in str(err)
+    assert "auth.token.binding.elsewhere" in str(err)

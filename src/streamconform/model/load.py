@@ -377,18 +377,26 @@ def _auth(name: str, raw: Mapping[str, Any]) -> AuthScheme:
 def link_credentials(spec: Spec) -> Spec:
     """The spec with each endpoint's credentials resolved: its scheme, the API key behind
     it, and for an issued token the endpoint that issues it (cross-checked before)."""
+
+    def scheme_of(ep: Endpoint) -> AuthScheme | None:
+        return spec.auth.get(ep.auth) if ep.auth else None
+
     endpoints = {}
+    for name, ep in spec.endpoints.items():  # keys first: issuers are linked endpoints too
+        scheme = scheme_of(ep)
+        keyed = scheme is not None and scheme.is_key
+        endpoints[name] = replace(
+            ep, credentials=Credentials(scheme, key=scheme) if keyed else None
+        )
     for name, ep in spec.endpoints.items():
-        scheme = spec.auth.get(ep.auth) if ep.auth else None
-        credentials = None
-        if scheme is not None and scheme.is_key:
-            credentials = Credentials(scheme, key=scheme)
-        elif scheme is not None:
+        scheme = scheme_of(ep)
+        if scheme is not None and not scheme.is_key:
             step, variable = _token_step(spec, scheme)
-            issuer = spec.endpoints[step.endpoint]
-            key = spec.auth.get(issuer.auth) if issuer.auth else None
-            credentials = Credentials(scheme, key, issuer, step, variable)
-        endpoints[name] = replace(ep, credentials=credentials)
+            issuer = endpoints[step.endpoint]
+            key = scheme_of(issuer)
+            endpoints[name] = replace(
+                ep, credentials=Credentials(scheme, key, issuer, step, variable)
+            )
     return replace(spec, endpoints=endpoints)
 
 
