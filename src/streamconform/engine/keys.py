@@ -113,6 +113,9 @@ async def probe_keys(
     """One transcript per probe name, all sent after a single run of the setup."""
     credentials = endpoint.credentials
     assert credentials is not None and credentials.key is not None
+    unknown = set(names) - set(KEY_PROBES)
+    if unknown:  # an unknown probe would send the real key and read as "accepted"
+        raise ValueError(f"unknown key probes {sorted(unknown)}")
     target = endpoint.key_endpoint
     deadline = Timeouts.for_endpoint(target, scale).response
     try:

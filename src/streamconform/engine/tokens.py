@@ -10,7 +10,7 @@ is kept as a leg.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -31,24 +31,11 @@ from streamconform.transcript import Transcript
 __all__ = [
     "DEFAULT_RACE",
     "MAX_RACE",
-    "TOKEN_SCENARIOS",
     "expiry_wait",
     "try_tokens",
     "unavailable",
 ]
 
-TOKEN_SCENARIOS = (
-    "token:issue",
-    "token:reuse-after-end",
-    "token:reuse-while-streaming",
-    "token:race",
-    "token:expired",
-    "token:made-up",
-    "token:empty",
-    "token:missing",
-    "token:api-key",
-    "token:elsewhere",
-)
 DEFAULT_RACE = 20
 MAX_RACE = 500  # connections opened at once, well inside a default limit of open files
 _LONGEST_WAIT = 120.0  # a token lifetime longer than this (scaled) is not waited out
@@ -267,28 +254,18 @@ async def _elsewhere(s: _Session, name: str) -> Transcript:
     return _with_legs(await s.use(name, token, changes=changes), [], elsewhere=sorted(changes))
 
 
-async def _one(s: _Session, name: str, race: int) -> Transcript:
-    if name == "token:issue":
-        return await s.issue(name)
-    if name == "token:reuse-after-end":
-        return await _reuse_after_end(s, name)
-    if name == "token:reuse-while-streaming":
-        return await _reuse_while_streaming(s, name)
-    if name == "token:race":
-        return await _race(s, name, race)
-    if name == "token:expired":
-        return await _expired(s, name)
-    if name == "token:made-up":
-        return await _made_up(s, name)
-    if name == "token:empty":
-        return await s.use(name, "")
-    if name == "token:missing":
-        return await s.use(name, None)
-    if name == "token:api-key":
-        return await _api_key(s, name)
-    if name == "token:elsewhere":
-        return await _elsewhere(s, name)
-    raise ValueError(f"unknown token scenario {name!r}")
+_SCENARIOS: dict[str, Callable[[_Session, str, int], Awaitable[Transcript]]] = {
+    "token:issue": lambda s, name, race: s.issue(name),
+    "token:reuse-after-end": lambda s, name, race: _reuse_after_end(s, name),
+    "token:reuse-while-streaming": lambda s, name, race: _reuse_while_streaming(s, name),
+    "token:race": _race,
+    "token:expired": lambda s, name, race: _expired(s, name),
+    "token:made-up": lambda s, name, race: _made_up(s, name),
+    "token:empty": lambda s, name, race: s.use(name, ""),
+    "token:missing": lambda s, name, race: s.use(name, None),
+    "token:api-key": lambda s, name, race: _api_key(s, name),
+    "token:elsewhere": lambda s, name, race: _elsewhere(s, name),
+}
 
 
 def _failed(spec: Spec, endpoint: Endpoint, name: str, detail: str) -> Transcript:
@@ -311,6 +288,9 @@ async def try_tokens(
 ) -> dict[str, Transcript]:
     """One transcript per scenario. The wait for expiry runs beside the others; the rest
     run one after another, so none of them loads the machine while another is timed."""
+    unknown = set(names) - set(_SCENARIOS)
+    if unknown:
+        raise ValueError(f"unknown token scenarios {sorted(unknown)}")
     try:
         async with prepared(
             client, spec, endpoint, base_url, variables, scale=scale, redactor=redactor
@@ -319,7 +299,7 @@ async def try_tokens(
 
             async def guarded(name: str) -> Transcript:
                 try:
-                    return await _one(session, name, race)
+                    return await _SCENARIOS[name](session, name, race)
                 except (SetupError, MissingVariable) as err:
                     return _failed(spec, endpoint, name, redactor.text(str(err)))
 
