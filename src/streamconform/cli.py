@@ -7,6 +7,7 @@ unreachable target; 3 an internal error of streamconform's own.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -139,6 +140,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FACTOR",
         help="compress documented durations (default: the spec's reference scale)",
     )
+    serve.add_argument(
+        "--fault", metavar="NAME", help="break the server this way (streamconform faults)"
+    )
+
+    faults = sub.add_parser(
+        "faults", help="list the reference servers' faults; --score: prove each is caught"
+    )
+    faults.add_argument(
+        "--select", action="append", default=[], metavar="PREFIX", help="faults named so"
+    )
+    faults.add_argument(
+        "--score", action="store_true", help="run the suite against each fault and variant"
+    )
+    faults.add_argument(
+        "--json",
+        default="reports/mutation-score.json",
+        metavar="FILE",
+        help="where --score writes its result (default: reports/mutation-score.json)",
+    )
     return parser
 
 
@@ -221,6 +241,7 @@ def _command_list(args: argparse.Namespace) -> int:
 def _command_serve(args: argparse.Namespace) -> int:
     from streamconform.model import load_spec, resolve_variables
     from streamconform.servers import LOOPBACK, reference_app_for, serve_forever
+    from streamconform.servers.faults import faults_for
 
     spec = load_spec(args.spec)
     variables = resolve_variables(
@@ -229,7 +250,13 @@ def _command_serve(args: argparse.Namespace) -> int:
     if spec.reference is None:
         raise SpecError(f"{spec.name}: the spec names no reference server")
     scale = args.time_scale if args.time_scale is not None else spec.reference.time_scale
-    app = reference_app_for(spec, variables, scale)
+    fault = None
+    if args.fault:
+        known = {f.name: f for f in faults_for({spec.name: spec})}
+        if args.fault not in known:
+            raise SpecError(f"--fault {args.fault}: not a fault of {spec.name} (see: faults)")
+        fault = known[args.fault]
+    app = reference_app_for(spec, variables, scale, fault)
     if not 0 <= args.port <= 65535:
         raise SpecError(f"--port {args.port}: not a port number")
     print(
@@ -244,9 +271,47 @@ def _command_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _command_faults(args: argparse.Namespace) -> int:
+    from streamconform.engine.mutation import Score, catalogue, try_fault
+
+    chosen = [f for f in catalogue() if not args.select or f.name.startswith(tuple(args.select))]
+    if not chosen:
+        raise SpecError(f"no fault matches --select {' '.join(args.select)}")
+    if not args.score:
+        for fault in chosen:
+            kind = "benign" if fault.benign else "fault"
+            caught = ", ".join(fault.caught_by) or f"no fail or warn in {', '.join(fault.suites)}"
+            print(f"{fault.name:<48} {kind:<6} {fault.breaks}  [{caught}]")
+        return EXIT_OK
+    results = []
+    for fault in chosen:
+        result = try_fault(fault)
+        results.append(result)
+        mark = "ok  " if result.ok else "MISS" if not fault.benign else "FALSE"
+        shown = ", ".join(result.false_alarms if fault.benign else result.caught_by)
+        print(f"{mark:<5} {fault.name:<48} {result.seconds:5.1f}s {shown}", flush=True)
+    score = Score(tuple(results))
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(score.to_json(), indent=2) + "\n", encoding="utf-8")
+    total = len(score.faults)
+    share = f"{100 * score.caught / total:.1f}%" if total else "none selected"
+    print(
+        f"mutation score: {score.caught}/{total} faults caught ({share}), "
+        f"{score.false_alarms} false alarms in {len(results) - total} benign variants; "
+        f"written to {path}"
+    )
+    return EXIT_OK if score.perfect else EXIT_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _command_run, "list": _command_list, "serve": _command_serve}
+    commands = {
+        "run": _command_run,
+        "list": _command_list,
+        "serve": _command_serve,
+        "faults": _command_faults,
+    }
     try:
         return commands[args.command](args)
     except StreamConformError as err:

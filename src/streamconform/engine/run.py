@@ -40,6 +40,7 @@ from streamconform.model.profile import Profile, load_profile
 from streamconform.model.spec import INPUT_VARIANTS
 from streamconform.resources import bundled_dir
 from streamconform.servers import BackgroundServer, reference_app_for
+from streamconform.servers.faults import Fault, faults_for
 from streamconform.transcript import End, RequestRecord, Transcript
 
 __all__ = ["EMBEDDED", "Binding", "Case", "ConformanceRun", "RunConfig", "parse_assignments"]
@@ -66,6 +67,7 @@ class RunConfig:
     input_cases: int = 12
     seed: int = 0
     token_race: int = DEFAULT_RACE
+    fault: str = ""  # a servers.faults name: that spec's reference server breaks so
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,8 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _spec_files(paths: Sequence[str | Path]) -> list[Path]:
+def spec_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The spec files named (folders give their *.yaml), or the bundled ones."""
     files: list[Path] = []
     for entry in paths or [bundled_dir("specs")]:
         path = Path(entry)
@@ -153,7 +156,7 @@ class ConformanceRun:
             raise SpecError(f"--token-race {config.token_race}: give 2 to {MAX_RACE}")
         self.config = config
         known = set(REGISTRY)
-        self.specs = [load_spec(p, known_checks=known) for p in _spec_files(config.specs)]
+        self.specs = [load_spec(p, known_checks=known) for p in spec_files(config.specs)]
         names = [s.name for s in self.specs]
         if len(set(names)) != len(names):
             raise SpecError(f"two spec files share a name: {sorted(names)}")
@@ -171,6 +174,15 @@ class ConformanceRun:
             self.redactor.add(*(str(v) for k, v in binding.variables.items() if k in secret))
         self._transcripts: dict[tuple[str, str, str], Transcript] = {}
         self._probed: set[str] = set()
+        self.fault = self._find_fault(config.fault) if config.fault else None
+
+    def _find_fault(self, name: str) -> Fault:
+        known = {f.name: f for f in faults_for({s.name: s for s in self.specs})}
+        if name not in known:
+            raise SpecError(f"--fault {name}: no such fault (streamconform faults lists them)")
+        if self.bindings[known[name].spec].target is not None:
+            raise SpecError(f"--fault {name}: faults break the reference servers, not a target")
+        return known[name]
 
     def _bind(self, spec: Spec, profile: Profile | None, env: Mapping[str, str]) -> Binding:
         settings = profile.for_spec(spec.name) if profile else None
@@ -240,7 +252,8 @@ class ConformanceRun:
                 self._probed.add(binding.target)
             return binding.target
         if binding.server is None:
-            app = reference_app_for(spec, binding.variables, binding.scale)
+            fault = self.fault if self.fault and self.fault.spec == spec.name else None
+            app = reference_app_for(spec, binding.variables, binding.scale, fault)
             binding.server = BackgroundServer(app).start()
         return binding.server.url
 

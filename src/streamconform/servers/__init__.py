@@ -11,6 +11,7 @@ from streamconform.errors import SpecError
 from streamconform.model.spec import Spec
 from streamconform.servers import miniapp_studio, prism_agents, promptfloe, workflow_stream
 from streamconform.servers.common import Clock
+from streamconform.servers.faults import Fault
 from streamconform.servers.runner import LOOPBACK, BackgroundServer, serve_forever
 
 __all__ = ["LOOPBACK", "SERVERS", "BackgroundServer", "reference_app_for", "serve_forever"]
@@ -25,8 +26,11 @@ SERVERS: dict[str, AppFactory] = {
 }
 
 
-def reference_app_for(spec: Spec, variables: Mapping[str, Any], scale: float) -> ASGIApp:
-    """The ASGI app of the spec's reference server, configured with the run's variables."""
+def reference_app_for(
+    spec: Spec, variables: Mapping[str, Any], scale: float, fault: Fault | None = None
+) -> ASGIApp:
+    """The ASGI app of the spec's reference server, configured with the run's variables;
+    broken (or varied) the way `fault` says, when one is given."""
     if spec.reference is None:
         raise SpecError(f"{spec.name}: the spec names no reference server; give --target")
     factory = SERVERS.get(spec.reference.server)
@@ -36,4 +40,11 @@ def reference_app_for(spec: Spec, variables: Mapping[str, Any], scale: float) ->
             f"(known: {', '.join(sorted(SERVERS))})",
             location=spec.where("reference", "server"),
         )
-    return factory(spec, variables, Clock(scale))
+    clock = Clock(scale)
+    if fault is None:
+        return factory(spec, variables, clock)
+    if fault.flags:
+        app = workflow_stream.build_app(spec, variables, clock, faults=fault.flags)
+    else:
+        app = factory(spec, variables, clock)
+    return fault.wrap(app, spec, variables, clock) if fault.wrap else app

@@ -6,6 +6,7 @@ is silent (the token endpoint's auth and answer, error bodies, how to provoke 40
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import time
@@ -42,7 +43,13 @@ OUTPUT = (
 )
 
 
-def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp:
+# faults this server can be built with (servers.faults): how a token is checked and spent
+TOKEN_FAULTS = frozenset({"reusable", "spent-at-end", "racy", "never-expires", "key-accepted"})
+
+
+def build_app(
+    spec: Spec, variables: Mapping[str, Any], clock: Clock, faults: frozenset[str] = frozenset()
+) -> ASGIApp:
     api_key = str(variables["api_key"])
     broke_key = str(variables["no_credit_api_key"])
     workflows = {str(variables["workflow_id"]), str(variables["endless_workflow_id"])}
@@ -59,10 +66,19 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
             raise HTTPProblem(401, "unauthorized", "missing or invalid API key")
         return key  # type: ignore[return-value]
 
-    def spend(token: str | None) -> str:
+    async def spend(token: str | None) -> str:
         """Consume a token in one step (single-threaded loop: no await in between)."""
-        entry = tokens.pop(token, None) if token else None
-        if entry is None or time.monotonic() > entry[1]:
+        if "key-accepted" in faults and token in (api_key, broke_key):
+            return token  # type: ignore[return-value]
+        if "racy" in faults and token in tokens:
+            entry = tokens[token]
+            await asyncio.sleep(0.05)  # checked, then spent a moment later
+            tokens.pop(token, None)
+        else:
+            keep = faults & {"reusable", "spent-at-end"}
+            entry = (tokens.get(token) if keep else tokens.pop(token, None)) if token else None
+        expired = entry is not None and time.monotonic() > entry[1]
+        if entry is None or (expired and "never-expires" not in faults):
             raise HTTPProblem(401, "unauthorized", "stream token is invalid, expired or used")
         return entry[0]
 
@@ -84,7 +100,8 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
         )
 
     async def run_stream(request: Request) -> Response:
-        key = spend(request.query_params.get("token"))
+        token = request.query_params.get("token")
+        key = await spend(token)
         workflow_id = workflow(request, key)
         await json_body(request, spec.endpoints["run_stream"].body_schema)
         if workflow_id == failing:
@@ -97,8 +114,10 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
             for piece in pieces:
                 await clock.sleep(20.0)
                 if time.monotonic() > deadline:
-                    return  # the documented limit: "up to 300 seconds"
+                    break  # the documented limit: "up to 300 seconds"
                 yield piece.encode()
+            if "spent-at-end" in faults:
+                tokens.pop(token, None)  # type: ignore[arg-type]
 
         return stream_response(body(), "text/plain; charset=utf-8")
 
