@@ -753,3 +753,51 @@ def test_another_run_s_event_is_never_trimmed_away() -> None:
         [("d1", "decoy"), ("e1", "r1"), ("e2", "r1")], [("e1", "r1"), ("e2", "r1")]
     )
     assert [f.actual for f in findings] == ["1 events of other runs, first id 'd1'"]
+
+
+def _ndjson_events(*payloads: dict[str, Any]) -> tuple[Any, ...]:
+    from streamconform.decode import decoder_for
+
+    decoder = decoder_for("ndjson", max_event_bytes=1 << 20, parse_json=True)
+    raw = b"".join(json.dumps(p).encode() + b"\n" for p in payloads)
+    return tuple(decoder.feed(raw, 0.0))
+
+
+def test_events_past_an_unfinished_uninterrupted_read_are_not_called_strangers() -> None:
+    """The independent reader stopped at a capture bound before the run ended: what the
+    resumed client got after that reader's last event is not judged against it; an
+    event the run did not send before that point still is."""
+    from streamconform.model import load_spec
+    from streamconform.transcript import RequestRecord, Transcript
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "specs" / "promptfloe.yaml")
+    endpoint = spec.endpoints["build"]
+    run = [
+        {"type": "plan", "summary": "s", "manifest": [], "id": "evt_0001"},
+        {"type": "file", "path": "a", "contents": "", "id": "evt_0002"},
+        {"type": "file", "path": "b", "contents": "", "id": "evt_0003"},
+        {"type": "ready", "appId": "x", "previewUrl": "https://x.test/", "id": "evt_0004"},
+    ]
+    leg = Transcript(spec.name, "build", "ndjson", RequestRecord("GET", "/"), status=200)
+
+    def stitched(events: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> Transcript:
+        return Transcript(
+            spec.name,
+            "build",
+            "ndjson",
+            RequestRecord("GET", "/"),
+            status=200,
+            events=_ndjson_events(*events),
+            legs=(leg, leg),
+            baseline=_ndjson_events(*baseline),
+            variant="resume:middle",
+        )
+
+    check = REGISTRY["resume.stitched.complete"]
+    short = stitched(run, run[:2])  # the reader stopped after two events
+    assert check.run(short, endpoint) == []
+    foreign = {"type": "file", "path": "z", "contents": "", "id": "evt_0999"}
+    wrong = stitched([run[0], foreign, run[1], run[2], run[3]], run[:2])
+    assert [f.actual for f in check.run(wrong, endpoint)] == [
+        "1 events the run never sent, first id 'evt_0999'"
+    ]
