@@ -41,6 +41,7 @@ from streamconform.model.spec import INPUT_VARIANTS
 from streamconform.resources import bundled_dir
 from streamconform.servers import BackgroundServer, reference_app_for
 from streamconform.servers.faults import Fault, faults_for
+from streamconform.servers.http10 import Http10Front
 from streamconform.transcript import End, RequestRecord, Transcript
 
 __all__ = ["EMBEDDED", "Binding", "Case", "ConformanceRun", "RunConfig", "parse_assignments"]
@@ -92,6 +93,7 @@ class Binding:
     variables: dict[str, Any]
     scale: float
     server: BackgroundServer | None = None
+    front: Http10Front | None = None  # a fault's HTTP/1.0 front to the server
 
     @property
     def label(self) -> str:
@@ -255,7 +257,9 @@ class ConformanceRun:
             fault = self.fault if self.fault and self.fault.spec == spec.name else None
             app = reference_app_for(spec, binding.variables, binding.scale, fault)
             binding.server = BackgroundServer(app).start()
-        return binding.server.url
+            if fault is not None and fault.transport == "http/1.0":
+                binding.front = Http10Front(binding.server.port).start()
+        return binding.front.url if binding.front else binding.server.url
 
     def transcript(self, spec: Spec, endpoint: Endpoint, variant: str = "") -> Transcript:
         """The endpoint's stream (or a variant of it), captured once and reused."""
@@ -487,6 +491,9 @@ class ConformanceRun:
     def close(self) -> None:
         """Stop every embedded server this run started."""
         for binding in self.bindings.values():
+            if binding.front is not None:
+                binding.front.stop()
+                binding.front = None
             if binding.server is not None:
                 binding.server.stop()
                 binding.server = None

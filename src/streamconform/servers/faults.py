@@ -56,6 +56,7 @@ class Fault:
     wrap: Wrap | None = None
     flags: frozenset[str] = frozenset()
     suites: tuple[str, ...] = ()
+    transport: str = ""  # "http/1.0": served through a front that answers in HTTP/1.0
 
     @property
     def benign(self) -> bool:
@@ -755,6 +756,27 @@ def _prism(spec: Spec) -> Iterator[Fault]:
         ("event.id.unique",),
         on_streams((ep,), events(duplicate)),
     )
+
+    def swapped() -> EventFn:
+        held: list[bytes] = []
+
+        def each(i: int, raw: bytes, ev: Event, label: str | None) -> list[bytes]:
+            if i == 1:  # the second event waits, to go out after the third
+                held.append(raw)
+                return []
+            if i == 2 and held:
+                return [raw, held.pop()]
+            return [raw]
+
+        return each
+
+    yield Fault(
+        f"{name}/ids.out-of-order",
+        name,
+        "two events (and their ids) delivered in swapped order",
+        ("resume.stitched.complete", "event.id.increasing", "resume.subscribers.agree"),
+        on_streams((ep,), events(swapped)),
+    )
     yield Fault(
         f"{name}/terminal.closes-after-run",
         name,
@@ -1241,6 +1263,14 @@ def _benign() -> Iterator[Fault]:
         wrap=on_streams(("build",), events(each(lambda r: large("ndjson")(r)))),
         suites=sse,
     )
+    for spec_name in (ms, pf, wf):
+        yield Fault(
+            f"{spec_name}/benign.http-1.0",
+            spec_name,
+            "HTTP/1.0 answers: no chunked encoding, each body ends when the connection closes",
+            suites=sse,
+            transport="http/1.0",
+        )
     yield Fault(
         f"{wf}/benign.one-byte-chunks",
         wf,
