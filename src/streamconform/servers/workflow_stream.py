@@ -44,7 +44,9 @@ OUTPUT = (
 
 
 # faults this server can be built with (servers.faults): how a token is checked and spent
-TOKEN_FAULTS = frozenset({"reusable", "spent-at-end", "racy", "never-expires", "key-accepted"})
+TOKEN_FAULTS = frozenset(
+    {"reusable", "spent-at-end", "racy", "never-expires", "key-accepted", "any-token"}
+)
 
 
 def build_app(
@@ -70,6 +72,8 @@ def build_app(
         """Consume a token in one step (single-threaded loop: no await in between)."""
         if "key-accepted" in faults and token in (api_key, broke_key):
             return token  # type: ignore[return-value]
+        if "any-token" in faults and token and token not in tokens:
+            return api_key  # a token of the right kind, never looked up
         if "racy" in faults and token in tokens:
             entry = tokens[token]
             await asyncio.sleep(0.05)  # checked, then spent a moment later

@@ -457,6 +457,7 @@ def workflow(spec: Spec) -> Iterator[Fault]:
         ("racy", "a token is checked, then spent a moment later", ("token.single-use.race",)),
         ("never-expires", "an expired token is accepted", ("token.expiry",)),
         ("key-accepted", "the API key works as a stream token", ("token.api-key.refused",)),
+        ("any-token", "any non-empty token is accepted", ("token.forged.refused",)),
     ):
         yield Fault(f"{name}/token.{flag}", name, breaks, caught, flags=frozenset({flag}))
 
@@ -477,5 +478,16 @@ def workflow(spec: Spec) -> Iterator[Fault]:
         "the token answer may be cached",
         ("token.issue.no-store",),
         on_streams(("token",), header("cache-control", "max-age=60"), answers="all"),
+    )
+    yield Fault(
+        f"{name}/token.answer-without-token",
+        name,
+        'the token endpoint answers {"tok": ...} instead of {"token": ...}',
+        ("token.issue.answer",),
+        on_streams(
+            ("token",),
+            lambda endpoint, scope: PieceEdit(piece=lambda p: [p.replace(b'"token"', b'"tok"')]),
+            answers="all",
+        ),
     )
     yield from auth_faults(name, "token")

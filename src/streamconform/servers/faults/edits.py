@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -255,3 +256,23 @@ def trailing() -> StreamEdit:
     edit = PieceEdit()
     edit.trailer = (b"and more ", 0.02)
     return edit
+
+
+class Status(StreamEdit):
+    """The answer's status replaced, all else kept."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def head(self, status: int, headers: Headers) -> tuple[int, Headers]:
+        return self.status, headers
+
+
+def gzipped() -> StreamEdit:
+    """The body gzip-compressed piece by piece, each piece flushed so it arrives at once."""
+    packer = zlib.compressobj(wbits=31)
+    return PieceEdit(
+        piece=lambda p: [packer.compress(p) + packer.flush(zlib.Z_SYNC_FLUSH)] if p else [],
+        end=lambda: [packer.flush()],
+        headers=lambda h: set_header(h, "content-encoding", "gzip"),
+    )

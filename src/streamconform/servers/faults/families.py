@@ -15,11 +15,13 @@ from streamconform.model.templates import MissingVariable, render
 from streamconform.servers.faults.edits import (
     BOM,
     EventFn,
+    Status,
     at,
     broken_payload,
     buffered,
     each,
     events,
+    gzipped,
     header,
     on_requests,
     on_streams,
@@ -153,6 +155,20 @@ def ndjson_framing(spec: str, ep: str) -> Iterator[Fault]:
 
 def lifecycle(spec: Spec, name: str, ep: str, extra: Callable[[Event], bytes]) -> Iterator[Fault]:
     """Terminal faults of a finite stream; `extra` makes an event like a given one."""
+    yield Fault(
+        f"{name}/http.status-203",
+        name,
+        "the stream opens with 203, a status the API never documents",
+        ("http.status.success",),
+        on_streams((ep,), lambda endpoint, scope: Status(203)),
+    )
+    yield Fault(
+        f"{name}/http.gzip",
+        name,
+        "the stream is gzip-compressed (flushed per piece, so it still streams)",
+        ("http.content-encoding.identity",),
+        on_streams((ep,), lambda endpoint, scope: gzipped()),
+    )
     on, is_terminal = (ep,), terminal_of(spec, ep)
     yield Fault(
         f"{name}/delivery.buffered",
