@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from streamconform.engine.baseline import load_baseline, render_baseline
 from streamconform.engine.run import ConformanceRun, RunConfig, parse_assignments
+from streamconform.engine.selection import Selection
 from streamconform.engine.tokens import DEFAULT_RACE
-from streamconform.engine.verdict import effective_level
+from streamconform.engine.verdict import Outcome, Result, effective_level
 from streamconform.errors import SpecError, StreamConformError
 from streamconform.resources import bundled_dir
 
@@ -55,8 +57,16 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
         "--select",
         action="append",
         default=[],
-        metavar="PREFIX",
-        help="keep cases whose id or check id starts with PREFIX (repeatable)",
+        metavar="SELECTOR",
+        help="keep cases whose id or check id starts with it or matches it as a glob, "
+        "or suite:NAME, endpoint:NAME (repeatable)",
+    )
+    parser.add_argument(
+        "--deselect",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="leave out the cases it names, as --select does (repeatable)",
     )
 
 
@@ -122,10 +132,26 @@ def _parser() -> argparse.ArgumentParser:
         help="where summary.json, junit.xml and allure-results go (default: reports)",
     )
     run.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="expected failures (YAML): fail only on new failures and stale entries",
+    )
+    run.add_argument(
         "pytest_args",
         nargs=argparse.REMAINDER,
         help="after --, arguments passed to pytest as they are",
     )
+
+    baseline = sub.add_parser(
+        "baseline", help="write a baseline of expected failures from a run's summary.json"
+    )
+    baseline.add_argument(
+        "--summary", default="reports/summary.json", metavar="FILE", help="the run to read"
+    )
+    baseline.add_argument(
+        "--output", default="baseline.yaml", metavar="FILE", help="where to write it"
+    )
+    baseline.add_argument("--reason", default="", help="the reason given for every entry")
 
     lister = sub.add_parser("list", help="print every check id with its level and requirement")
     _add_selection(lister)
@@ -170,6 +196,7 @@ def _command_run(args: argparse.Namespace) -> int:
         variables=parse_assignments(args.var),
         strict=args.strict,
         select=args.select,
+        deselect=args.deselect,
         time_scale=args.time_scale,
         input_cases=args.input_cases,
         seed=args.seed,
@@ -177,9 +204,11 @@ def _command_run(args: argparse.Namespace) -> int:
     )
     if args.input_cases < 1:
         raise SpecError(f"--input-cases {args.input_cases}: give at least 1")
+    if args.baseline:
+        load_baseline(args.baseline)  # a malformed baseline is a usage error, before any run
     run = ConformanceRun(config)  # validates specs, profile and variables before pytest starts
     if not run.cases():
-        raise SpecError(f"no check matches --select {' '.join(args.select)}")
+        raise SpecError(f"no check matches {Selection(args.select, args.deselect).describe()}")
     report_dir = Path(args.report_dir)
     suites = bundled_dir("suites")
     argv = [
@@ -211,8 +240,12 @@ def _command_run(args: argparse.Namespace) -> int:
         argv += ["--target-profile", str(Path(args.profile).resolve())]
     for item in args.var:
         argv += ["--var", item]
-    for prefix in args.select:
-        argv += ["--select", prefix]
+    if args.baseline:
+        argv += ["--baseline", str(Path(args.baseline).resolve())]
+    for selector in args.select:
+        argv += ["--select", selector]
+    for selector in args.deselect:
+        argv += ["--deselect-check", selector]
     if args.strict:
         argv.append("--strict-should")
     argv += ["--input-cases", str(args.input_cases), "--input-seed", str(args.seed)]
@@ -225,10 +258,10 @@ def _command_run(args: argparse.Namespace) -> int:
 
 
 def _command_list(args: argparse.Namespace) -> int:
-    run = ConformanceRun(RunConfig(specs=args.spec, select=args.select))
+    run = ConformanceRun(RunConfig(specs=args.spec, select=args.select, deselect=args.deselect))
     cases = run.cases()
     if not cases:
-        raise SpecError(f"no check matches --select {' '.join(args.select)}")
+        raise SpecError(f"no check matches {Selection(args.select, args.deselect).describe()}")
     width = max(len(c.id) for c in cases)
     for case in cases:
         traced = case.spec.requirements_for(case.check.id, case.endpoint.name)
@@ -268,6 +301,26 @@ def _command_serve(args: argparse.Namespace) -> int:
         serve_forever(app, args.port)
     except OSError as err:
         raise SpecError(f"cannot listen on {LOOPBACK}:{args.port}: {err.strerror}") from None
+    return EXIT_OK
+
+
+def _command_baseline(args: argparse.Namespace) -> int:
+    path = Path(args.summary)
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        results = [
+            Result.from_json({**r, "spec": run["spec"], "target": run["target"]})
+            for run in summary["runs"]
+            for r in run["results"]
+        ]
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file (run the suite first)") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise SpecError(f"{path}: not a summary.json ({type(err).__name__}: {err})") from None
+    text = render_baseline(results, args.reason)
+    Path(args.output).write_text(text, encoding="utf-8")
+    count = sum(1 for r in results if r.outcome is Outcome.FAIL)
+    print(f"streamconform: {count} expected failures written to {args.output}")
     return EXIT_OK
 
 
@@ -311,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "list": _command_list,
         "serve": _command_serve,
         "faults": _command_faults,
+        "baseline": _command_baseline,
     }
     try:
         return commands[args.command](args)

@@ -32,6 +32,7 @@ from streamconform.engine.resume import (
     try_bad_cursor,
     two_subscribers,
 )
+from streamconform.engine.selection import Selection
 from streamconform.engine.tokens import DEFAULT_RACE, MAX_RACE, try_tokens, unavailable
 from streamconform.engine.verdict import Outcome, Result, case_id, judge
 from streamconform.errors import SetupError, SpecError, TargetError
@@ -63,6 +64,7 @@ class RunConfig:
     variables: Mapping[str, str] = field(default_factory=dict)
     strict: bool = False
     select: Sequence[str] = ()
+    deselect: Sequence[str] = ()
     time_scale: float | None = None
     limits: Limits = field(default_factory=Limits)
     input_cases: int = 12
@@ -233,10 +235,9 @@ class ConformanceRun:
         return out
 
     def selected(self, case: Case) -> bool:
-        """A selector keeps a case when it is a prefix of the case id or of the check id."""
-        if not self.config.select:
-            return True
-        return any(case.id.startswith(s) or case.check.id.startswith(s) for s in self.config.select)
+        """Whether --select and --deselect keep the case (engine.selection)."""
+        selection = Selection(self.config.select, self.config.deselect)
+        return selection.keeps(case.id, case.check.id, case.check.suite)
 
     def probe_targets(self) -> None:
         """Check that every real target answers TCP connections (TargetError otherwise)."""

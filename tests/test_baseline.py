@@ -1,0 +1,188 @@
+"""Gating on "no new failures": selection, and a baseline of expected failures that can
+only shrink, through the CLI as a team's CI runs it, against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from streamconform.engine.selection import Selection
+from streamconform.servers import BackgroundServer
+
+SPEC = """\
+streamconform: 1
+name: gate
+title: A one-endpoint API whose server can be broken while it runs
+source: {document: test}
+endpoints:
+  events:
+    method: GET
+    path: /events
+    framing: sse
+    content_types: [text/event-stream]
+    events:
+      type_from: json-field
+      data: json
+      types:
+        tick: {schema: {type: object, required: [n], properties: {n: {type: integer}}}}
+requirements:
+  - id: r
+    quote: q
+    level: MUST
+    checks: [sse.data.json]
+"""
+
+
+def gate_app(broken: set[str]) -> Starlette:
+    """Ticks; `broken` holds what to get wrong: "json" (a data line that is not JSON),
+    "retry" (a retry field that is not digits)."""
+
+    async def handler(request: Request) -> Response:
+        async def body() -> AsyncIterator[bytes]:
+            for n in range(3):
+                await asyncio.sleep(0.03)
+                yield f'data: {{"type":"tick","n":{n}}}\n\n'.encode()
+            if "json" in broken:
+                yield b"data: not json\n\n"
+            if "retry" in broken:
+                yield b"retry: soon\n\n"
+
+        return StreamingResponse(
+            body(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        )
+
+    return Starlette(routes=[Route("/events", handler)])
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streamconform.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    path = tmp_path / "gate.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+def test_a_baseline_round_trip_gates_on_new_failures_and_stale_entries(
+    tmp_path: Path, spec: Path
+) -> None:
+    broken = {"json"}
+    with BackgroundServer(gate_app(broken)) as server:
+        run = ("run", "--spec", str(spec), "--target", server.url, "--select", "suite:framing")
+        first = cli(*run, cwd=tmp_path)
+        assert first.returncode == 1, first.stdout[-2000:]
+        written = cli("baseline", "--output", "baseline.yaml", cwd=tmp_path)
+        assert written.returncode == 0, written.stderr
+        assert "1 expected failures written to baseline.yaml" in written.stdout
+        entries = yaml.safe_load((tmp_path / "baseline.yaml").read_text())["expected_failures"]
+        assert [e["id"] for e in entries] == ["gate::events::sse.data.json"]
+        assert entries[0]["reason"]
+
+        gated = cli(*run, "--baseline", "baseline.yaml", cwd=tmp_path)
+        assert gated.returncode == 0, gated.stdout[-2000:]
+        assert "xfail" in gated.stdout.lower()
+
+        broken.add("retry")  # a new failure, not in the baseline
+        new = cli(*run, "--baseline", "baseline.yaml", cwd=tmp_path)
+        assert new.returncode == 1
+        assert "sse.retry.digits-only" in new.stdout
+
+        broken.clear()  # both fixed: the baseline entry is stale and must go
+        stale = cli(*run, "--baseline", "baseline.yaml", cwd=tmp_path)
+        assert stale.returncode == 1, stale.stdout[-2000:]
+        assert "STALE      gate::events::sse.data.json" in stale.stdout
+        assert "baseline.yaml:" in stale.stdout
+
+
+def test_a_glob_entry_covers_every_case_it_names(tmp_path: Path, spec: Path) -> None:
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text(
+        "version: 1\nexpected_failures:\n"
+        "  - {id: 'gate::events::sse.*', reason: 'the legacy encoder, fixed in 3.0'}\n"
+    )
+    with BackgroundServer(gate_app({"json", "retry"})) as server:
+        args = ("run", "--spec", str(spec), "--target", server.url, "--select", "sse.")
+        result = cli(*args, "--baseline", str(baseline), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "2 xfailed" in result.stdout
+    assert "EXPECTED   gate::events::sse.retry.digits-only: the legacy encoder" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        pytest.param("expected_failures:\n  - {id: x}\n", "'reason' is a required", id="no-reason"),
+        pytest.param("version: 2\nexpected_failures: []\n", "version", id="bad-version"),
+        pytest.param("expected_failures: [\n", "baseline.yaml", id="not-yaml"),
+    ],
+)
+def test_a_malformed_baseline_is_one_line_and_exit_2(
+    tmp_path: Path, spec: Path, text: str, fragment: str
+) -> None:
+    (tmp_path / "baseline.yaml").write_text(text)
+    result = cli("run", "--spec", str(spec), "--baseline", "baseline.yaml", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_baseline_without_a_run_is_one_line(tmp_path: Path) -> None:
+    result = cli("baseline", "--summary", "nowhere.json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nowhere.json: no such file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("select", "deselect", "case", "kept"),
+    [
+        ((), (), "a::events::sse.data.json", True),
+        (("sse.",), (), "a::events::sse.data.json", True),
+        (("sse.",), (), "a::events::http.status.success", False),
+        (("*::events::*",), (), "a::events::http.status.success", True),
+        (("*::other::*",), (), "a::events::http.status.success", False),
+        (("suite:framing",), (), "a::events::http.status.success", True),
+        (("suite:tokens",), (), "a::events::http.status.success", False),
+        (("endpoint:events",), (), "a::events::http.status.success", True),
+        (("endpoint:event",), (), "a::events::http.status.success", False),
+        ((), ("http.",), "a::events::http.status.success", False),
+        (("suite:framing",), ("*status*",), "a::events::http.status.success", False),
+        (("a::events",), ("suite:ordering",), "a::events::http.status.success", True),
+    ],
+)
+def test_selectors(
+    select: tuple[str, ...], deselect: tuple[str, ...], case: str, kept: bool
+) -> None:
+    check = case.split("::")[-1]
+    assert Selection(select, deselect).keeps(case, check, "framing") is kept
+
+
+def test_list_honours_select_and_deselect(tmp_path: Path) -> None:
+    listed = cli("list", "--select", "suite:tokens", "--deselect", "*single-use*", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    ids = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert ids and all("::token." in i and "single-use" not in i for i in ids)
+    assert "workflow-stream::run_stream::token.expiry" in ids
+    none = cli("list", "--select", "suite:tokens", "--deselect", "suite:tokens", cwd=tmp_path)
+    assert none.returncode == 2
+    assert "no check matches --select suite:tokens --deselect suite:tokens" in none.stderr
