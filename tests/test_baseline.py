@@ -4,6 +4,7 @@ only shrink, through the CLI as a team's CI runs it, against a real server."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -186,3 +187,35 @@ def test_list_honours_select_and_deselect(tmp_path: Path) -> None:
     none = cli("list", "--select", "suite:tokens", "--deselect", "suite:tokens", cwd=tmp_path)
     assert none.returncode == 2
     assert "no check matches --select suite:tokens --deselect suite:tokens" in none.stderr
+
+
+def test_compare_finds_the_regression_and_the_fix_and_shows_timing(
+    tmp_path: Path, spec: Path
+) -> None:
+    broken: set[str] = set()
+    with BackgroundServer(gate_app(broken)) as server:
+        run = ("run", "--spec", str(spec), "--target", server.url, "--select", "suite:framing")
+        assert cli(*run, cwd=tmp_path).returncode == 0
+        (tmp_path / "reports" / "summary.json").rename(tmp_path / "release.json")
+        broken.add("json")
+        assert cli(*run, cwd=tmp_path).returncode == 1
+        (tmp_path / "reports" / "summary.json").rename(tmp_path / "candidate.json")
+    timing = json.loads((tmp_path / "release.json").read_text())["runs"][0]["timing"]
+    assert set(timing["events"]) == {"first_event", "duration"}
+    assert 0 < timing["events"]["first_event"] <= timing["events"]["duration"]
+
+    worse = cli("compare", "release.json", "candidate.json", cwd=tmp_path)
+    assert worse.returncode == 1, worse.stdout + worse.stderr
+    assert "  FAIL   gate::events::sse.data.json" in worse.stdout
+    assert "gate::events first_event:" in worse.stdout
+    better = cli("compare", "candidate.json", "release.json", cwd=tmp_path)
+    assert better.returncode == 0
+    assert "  FIXED  gate::events::sse.data.json" in better.stdout
+    assert "newly failing: 0" in better.stdout
+
+
+def test_compare_refuses_what_is_not_a_summary(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text("[1, 2]")
+    result = cli("compare", "x.json", "missing.json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "x.json: not a summary.json of version 1" in result.stderr

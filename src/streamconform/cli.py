@@ -23,6 +23,7 @@ from streamconform.engine.selection import Selection
 from streamconform.engine.tokens import DEFAULT_RACE
 from streamconform.engine.verdict import Outcome, Result, effective_level
 from streamconform.errors import SpecError, StreamConformError
+from streamconform.report.compare import compare, load_summary
 from streamconform.resources import bundled_dir
 
 __all__ = ["main"]
@@ -152,6 +153,12 @@ def _parser() -> argparse.ArgumentParser:
         "--output", default="baseline.yaml", metavar="FILE", help="where to write it"
     )
     baseline.add_argument("--reason", default="", help="the reason given for every entry")
+
+    comparer = sub.add_parser(
+        "compare", help="compare two runs' summary.json: new failures, fixes, timing"
+    )
+    comparer.add_argument("old", metavar="OLD.json", help="the earlier run (the last release)")
+    comparer.add_argument("new", metavar="NEW.json", help="the later run (the candidate)")
 
     lister = sub.add_parser("list", help="print every check id with its level and requirement")
     _add_selection(lister)
@@ -324,6 +331,13 @@ def _command_baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _command_compare(args: argparse.Namespace) -> int:
+    comparison = compare(load_summary(args.old), load_summary(args.new))
+    for line in comparison.lines():
+        print(line)
+    return EXIT_FAILED if comparison.regressed else EXIT_OK
+
+
 def _command_faults(args: argparse.Namespace) -> int:
     from streamconform.engine.mutation import Score, catalogue, try_fault
 
@@ -365,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _command_serve,
         "faults": _command_faults,
         "baseline": _command_baseline,
+        "compare": _command_compare,
     }
     try:
         return commands[args.command](args)

@@ -152,6 +152,17 @@ def probe(url: str) -> None:
         raise TargetError(f"cannot reach target {Redactor().text(url)}: {reason}") from None
 
 
+def _timing(t: Transcript) -> dict[str, float] | None:
+    """Seconds from the request to the first event, and to the end, of an opened stream."""
+    if not t.opened:
+        return None
+    first = t.events[0].time if t.events else None
+    timing = {"duration": round(t.duration, 4)}
+    if first is not None:
+        timing["first_event"] = round(first, 4)
+    return timing
+
+
 class ConformanceRun:
     """Loads specs, binds each to a target, captures streams once and judges cases."""
 
@@ -447,7 +458,8 @@ class ConformanceRun:
         if not_applicable(chk, endpoint) is not None:
             return one(None)
         if chk.variants is None:
-            return one(self.transcript(spec, endpoint))
+            plain = self.transcript(spec, endpoint)
+            return replace(one(plain), timing=_timing(plain))
         self._prefetch_resumes(spec, endpoint, chk.variants(endpoint), binding)
         named = [
             (name, self._judge_variant(one, spec, endpoint, name, binding))

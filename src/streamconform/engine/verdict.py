@@ -45,6 +45,8 @@ class Result:
     outcome: Outcome
     message: str
     requirement: str
+    # the endpoint's plain stream: seconds to the first event and in all (for comparisons)
+    timing: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

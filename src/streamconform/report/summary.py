@@ -2,7 +2,8 @@
 
 {"version": 1,
  "runs": [{"spec", "target", "results": [{"id", "check", "suite", "endpoint", "level",
-                                          "outcome", "message", "requirement"}]}],
+                                          "outcome", "message", "requirement"}],
+           "timing": {endpoint: {"first_event", "duration"}}}],
  "totals": {"pass", "fail", "warn", "skip", "untestable"}}
 """
 
@@ -26,17 +27,27 @@ _RESULT_FIELDS = ("id", "check", "suite", "endpoint", "level", "outcome", "messa
 def build_summary(results: Iterable[Result]) -> dict[str, Any]:
     """Group results by (spec, target), in the order they ran, and count outcomes."""
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    timings: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     totals = {outcome.value: 0 for outcome in Outcome}
     for result in results:
         data = result.to_json()
         runs.setdefault((result.spec, result.target), []).append(
             {name: data[name] for name in _RESULT_FIELDS}
         )
+        if result.timing:
+            timings.setdefault((result.spec, result.target), {}).setdefault(
+                result.endpoint, result.timing
+            )
         totals[result.outcome.value] += 1
     return {
         "version": SUMMARY_VERSION,
         "runs": [
-            {"spec": spec, "target": target, "results": items}
+            {
+                "spec": spec,
+                "target": target,
+                "results": items,
+                "timing": timings.get((spec, target), {}),
+            }
             for (spec, target), items in runs.items()
         ],
         "totals": totals,
