@@ -219,3 +219,25 @@ def test_compare_refuses_what_is_not_a_summary(tmp_path: Path) -> None:
     result = cli("compare", "x.json", "missing.json", cwd=tmp_path)
     assert result.returncode == 2
     assert "x.json: not a summary.json of version 1" in result.stderr
+
+
+def test_a_parallel_run_gives_the_serial_verdicts(tmp_path: Path) -> None:
+    """`run -n 2` (pytest-xdist): every case, with the same outcome, as a serial run."""
+    args = ("run", "--select", "workflow-stream", "--select", "promptfloe::skill")
+
+    def outcomes(folder: str, *extra: str) -> dict[str, str]:
+        result = cli(*args, "--report-dir", folder, *extra, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+        summary = json.loads((tmp_path / folder / "summary.json").read_text())
+        return {r["id"]: r["outcome"] for run in summary["runs"] for r in run["results"]}
+
+    serial = outcomes("serial")
+    parallel = outcomes("parallel", "-n", "2")
+    assert len(serial) > 40
+    assert parallel == serial
+
+
+def test_a_bad_worker_count_is_one_line(tmp_path: Path) -> None:
+    result = cli("run", "--select", "workflow-stream", "-n", "lots", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "-n lots: give a number of processes or auto" in result.stderr

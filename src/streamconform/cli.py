@@ -120,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
         help="seed of the generated requests (default 0: runs repeat)",
     )
     run.add_argument(
+        "-n",
+        "--workers",
+        metavar="N",
+        help="run cases in N processes (pytest-xdist; 'auto': one per core)",
+    )
+    run.add_argument(
         "--token-race",
         type=int,
         default=DEFAULT_RACE,
@@ -257,6 +263,10 @@ def _command_run(args: argparse.Namespace) -> int:
         argv.append("--strict-should")
     argv += ["--input-cases", str(args.input_cases), "--input-seed", str(args.seed)]
     argv += ["--token-race", str(args.token_race)]
+    if args.workers:
+        if args.workers != "auto" and not (args.workers.isdigit() and int(args.workers) > 0):
+            raise SpecError(f"-n {args.workers}: give a number of processes or auto")
+        argv += ["-n", args.workers]
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     # A fresh interpreter: this one has imported the engine already, and pytest must be
     # the first to import plugin modules to rewrite their assertions.
