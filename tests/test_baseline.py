@@ -201,7 +201,8 @@ def test_compare_finds_the_regression_and_the_fix_and_shows_timing(
         assert cli(*run, cwd=tmp_path).returncode == 1
         (tmp_path / "reports" / "summary.json").rename(tmp_path / "candidate.json")
     timing = json.loads((tmp_path / "release.json").read_text())["runs"][0]["timing"]
-    assert set(timing["events"]) == {"first_event", "duration"}
+    assert set(timing["events"]) == {"first_event", "duration", "gaps"}
+    assert len(timing["events"]["gaps"]) == 2  # three ticks
     assert 0 < timing["events"]["first_event"] <= timing["events"]["duration"]
 
     worse = cli("compare", "release.json", "candidate.json", cwd=tmp_path)

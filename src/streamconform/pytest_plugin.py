@@ -19,6 +19,7 @@ from streamconform.engine.run import Case, ConformanceRun, RunConfig, parse_assi
 from streamconform.engine.tokens import DEFAULT_RACE
 from streamconform.engine.verdict import Outcome, Result
 from streamconform.errors import StreamConformError
+from streamconform.report.html import write_html
 from streamconform.report.summary import write_summary
 from streamconform.report.wire import render_transcript
 
@@ -253,6 +254,7 @@ class ResultsReporter:
         self.baseline = baseline
         self.results: list[Result] = []
         self.summary: Path | None = None
+        self.html: Path | None = None
         self.stale: list[Entry] = []
         self.expected: list[tuple[Result, Entry]] = []
 
@@ -266,6 +268,7 @@ class ResultsReporter:
         if not self.results:
             return
         self.summary = write_summary(self.results, self.report_dir)
+        self.html = write_html(self.results, self.report_dir)
         if self.baseline is not None:
             gate = self.baseline.judge(self.results)
             self.stale, self.expected = gate.stale, gate.expected
@@ -291,7 +294,9 @@ class ResultsReporter:
                     f"STALE      {entry.id} ({entry.where}): {entry.reason}"
                 )
         if self.summary is not None:
-            terminalreporter.write_line(f"streamconform: summary written to {self.summary}")
+            terminalreporter.write_line(
+                f"streamconform: summary written to {self.summary}, report to {self.html}"
+            )
 
 
 def pytest_configure(config: pytest.Config) -> None:

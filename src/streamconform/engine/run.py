@@ -7,6 +7,7 @@ stream is captured once and every check of every suite judges that one transcrip
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -152,14 +153,19 @@ def probe(url: str) -> None:
         raise TargetError(f"cannot reach target {Redactor().text(url)}: {reason}") from None
 
 
-def _timing(t: Transcript) -> dict[str, float] | None:
-    """Seconds from the request to the first event, and to the end, of an opened stream."""
+_GAPS_KEPT = 200
+
+
+def _timing(t: Transcript) -> dict[str, Any] | None:
+    """Seconds from the request to the first event and to the end of an opened stream, and
+    the gaps between its first events (for reports and comparisons)."""
     if not t.opened:
         return None
-    first = t.events[0].time if t.events else None
-    timing = {"duration": round(t.duration, 4)}
-    if first is not None:
-        timing["first_event"] = round(first, 4)
+    timing: dict[str, Any] = {"duration": round(t.duration, 4)}
+    if t.events:
+        timing["first_event"] = round(t.events[0].time, 4)
+        times = [e.time for e in t.events[: _GAPS_KEPT + 1]]
+        timing["gaps"] = [round(b - a, 4) for a, b in itertools.pairwise(times)]
     return timing
 
 

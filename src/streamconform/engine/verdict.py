@@ -46,7 +46,7 @@ class Result:
     message: str
     requirement: str
     # the endpoint's plain stream: seconds to the first event and in all (for comparisons)
-    timing: dict[str, float] | None = None
+    timing: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

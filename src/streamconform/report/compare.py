@@ -68,7 +68,7 @@ def _outcomes(summary: dict[str, Any]) -> dict[str, str]:
     return {r["id"]: r["outcome"] for run in summary["runs"] for r in run["results"]}
 
 
-def _timings(summary: dict[str, Any]) -> dict[tuple[str, str], dict[str, float]]:
+def _timings(summary: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {
         (run["spec"], endpoint): values
         for run in summary["runs"]

@@ -3,7 +3,7 @@
 {"version": 1,
  "runs": [{"spec", "target", "results": [{"id", "check", "suite", "endpoint", "level",
                                           "outcome", "message", "requirement"}],
-           "timing": {endpoint: {"first_event", "duration"}}}],
+           "timing": {endpoint: {"first_event", "duration", "gaps"}}}],
  "totals": {"pass", "fail", "warn", "skip", "untestable"}}
 """
 
@@ -27,7 +27,7 @@ _RESULT_FIELDS = ("id", "check", "suite", "endpoint", "level", "outcome", "messa
 def build_summary(results: Iterable[Result]) -> dict[str, Any]:
     """Group results by (spec, target), in the order they ran, and count outcomes."""
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    timings: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    timings: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     totals = {outcome.value: 0 for outcome in Outcome}
     for result in results:
         data = result.to_json()
