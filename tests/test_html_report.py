@@ -60,7 +60,7 @@ def test_the_report_matches_the_summary_of_the_same_run(tmp_path: Path) -> None:
     finally:
         run.close()
     summary: dict[str, Any] = build_summary(results)
-    page = write_html(results, tmp_path)
+    page = write_html(build_summary(results), tmp_path)
     text = page.read_text(encoding="utf-8")
     assert "<script" not in text and "http://" not in text.split("<body>")[0]
     parsed = Cells()
@@ -110,7 +110,7 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         results = [run.judge(case) for case in run.cases()]
     finally:
         run.close()
-    page = write_html(results, tmp_path)
+    page = write_html(build_summary(results), tmp_path)
     flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p'}"]
     dom = subprocess.run(
         [chromium, *flags, "--dump-dom", page.as_uri()],

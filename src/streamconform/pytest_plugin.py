@@ -20,7 +20,7 @@ from streamconform.engine.tokens import DEFAULT_RACE
 from streamconform.engine.verdict import Outcome, Result
 from streamconform.errors import StreamConformError
 from streamconform.report.html import write_html
-from streamconform.report.summary import write_summary
+from streamconform.report.summary import build_summary, write_summary
 from streamconform.report.wire import render_transcript
 
 _RUN = pytest.StashKey[ConformanceRun]()
@@ -267,8 +267,9 @@ class ResultsReporter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.results:
             return
-        self.summary = write_summary(self.results, self.report_dir)
-        self.html = write_html(self.results, self.report_dir)
+        summary = build_summary(self.results)
+        self.summary = write_summary(summary, self.report_dir)
+        self.html = write_html(summary, self.report_dir)
         if self.baseline is not None:
             gate = self.baseline.judge(self.results)
             self.stale, self.expected = gate.stale, gate.expected

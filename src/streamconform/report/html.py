@@ -10,14 +10,10 @@ events, drawn as inline SVG.
 from __future__ import annotations
 
 import html
-import os
-import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from streamconform.engine.verdict import Result
-from streamconform.report.summary import build_summary
+from streamconform.report.summary import write_atomically
 
 __all__ = ["render_html", "write_html"]
 
@@ -158,12 +154,6 @@ def render_html(summary: dict[str, Any]) -> str:
     )
 
 
-def write_html(results: Iterable[Result], report_dir: Path) -> Path:
-    """Write report_dir/report.html atomically."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    path = report_dir / "report.html"
-    fd, tmp = tempfile.mkstemp(dir=report_dir, prefix=".report-", suffix=".html")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(render_html(build_summary(results)))
-    os.replace(tmp, path)
-    return path
+def write_html(summary: dict[str, Any], report_dir: Path) -> Path:
+    """Write report_dir/report.html from a build_summary result."""
+    return write_atomically(report_dir, "report.html", render_html(summary))

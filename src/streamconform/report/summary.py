@@ -18,7 +18,7 @@ from typing import Any
 
 from streamconform.engine.verdict import Outcome, Result
 
-__all__ = ["SUMMARY_VERSION", "build_summary", "write_summary"]
+__all__ = ["SUMMARY_VERSION", "build_summary", "write_atomically", "write_summary"]
 
 SUMMARY_VERSION = 1
 _RESULT_FIELDS = ("id", "check", "suite", "endpoint", "level", "outcome", "message", "requirement")
@@ -54,13 +54,18 @@ def build_summary(results: Iterable[Result]) -> dict[str, Any]:
     }
 
 
-def write_summary(results: Iterable[Result], report_dir: Path) -> Path:
-    """Write report_dir/summary.json atomically, so a reader never sees half a file."""
+def write_atomically(report_dir: Path, name: str, text: str) -> Path:
+    """Write report_dir/name through a temporary file, so a reader never sees half a file."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    path = report_dir / "summary.json"
-    text = json.dumps(build_summary(results), indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=report_dir, prefix=".summary-", suffix=".json")
+    path = report_dir / name
+    fd, tmp = tempfile.mkstemp(dir=report_dir, prefix=f".{name}-")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)
     return path
+
+
+def write_summary(summary: dict[str, Any], report_dir: Path) -> Path:
+    """Write report_dir/summary.json (a build_summary result)."""
+    text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    return write_atomically(report_dir, "summary.json", text)
