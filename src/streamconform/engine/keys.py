@@ -63,12 +63,6 @@ def look_alike(value: str, seed: int = 0) -> str:
     return made if made != value else made + "x"
 
 
-def _credential(scheme: AuthScheme, value: str) -> dict[str, str]:
-    if scheme.type == "bearer":
-        return {scheme.header: f"Bearer {value}" if value else "Bearer"}
-    return {scheme.header: value}
-
-
 def _plan(
     spec: Spec,
     target: Endpoint,
@@ -90,7 +84,7 @@ def _plan(
     if name in wrong:
         if name not in ("key:empty", "key:garbled"):
             redactor.add(wrong[name])  # derived from the key: as secret as the key itself
-        plan.headers.update(_credential(scheme, wrong[name]))
+        plan.headers[scheme.header] = scheme.header_value(wrong[name])
     elif name == "key:in-query":
         names = (*QUERY_NAMES, *([scheme.header.lower()] if scheme.type == "header" else []))
         plan.params.update(dict.fromkeys(names, key))

@@ -121,10 +121,8 @@ def plan_request(
             value = str(render(scheme.value, variables))
             plan.secrets.append(value)
             plan.credential = (scheme.name, value)
-            if scheme.type == "header":
-                plan.headers[scheme.header] = value
-            elif scheme.type == "bearer":
-                plan.headers["Authorization"] = f"Bearer {value}"
+            if scheme.is_key:
+                plan.headers[scheme.header] = scheme.header_value(value)
             else:
                 plan.params[scheme.param] = value
     except MissingVariable as err:

@@ -90,6 +90,13 @@ class AuthScheme:
         """True for an API key sent as it is (a header or a bearer token)."""
         return self.type in ("header", "bearer")
 
+    def header_value(self, value: str) -> str:
+        """What a key scheme's header carries: the key, or `Bearer <key>` ("Bearer" alone
+        for an empty one, as a header value cannot end in a space)."""
+        if self.type == "bearer":
+            return f"Bearer {value}" if value else "Bearer"
+        return value
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:

@@ -241,7 +241,7 @@ def auth_faults(name: str, ep: str) -> Iterator[Fault]:
     def credential(endpoint: Endpoint, spec: Spec, variables: Mapping[str, Any]) -> tuple[str, str]:
         key = spec.auth[endpoint.auth or ""]
         value = str(render(key.value, variables))
-        return key.header, (f"Bearer {value}" if key.type == "bearer" else value)
+        return key.header, key.header_value(value)
 
     def valid_always(
         endpoint: Endpoint, scope: Scope, body: bytes, spec: Spec, variables: Any
