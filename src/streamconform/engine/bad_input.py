@@ -21,10 +21,10 @@ import hypothesis
 import schemathesis
 from schemathesis import GenerationMode
 
+from streamconform.engine.exchange import prepared
 from streamconform.engine.flows import describe_http_error, run_flow
 from streamconform.engine.redact import Redactor
 from streamconform.engine.requests import Timeouts, plan_request
-from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint, Spec
 from streamconform.model.templates import path_params, render_path
 
@@ -141,23 +141,25 @@ async def send_probes(
     redactor: Redactor,
 ) -> tuple[list[Probe], list[str]]:
     """Send each case once (headers only for a stream that starts); probes and a setup log."""
-    values = dict(variables)
-    log: list[str] = []
     timeouts = Timeouts.for_endpoint(endpoint, scale)
-
-    async def flow(name: str) -> None:
-        await run_flow(
-            client, spec, name, base_url, values, scale=scale, redactor=redactor, log=log.append
-        )
-
-    for name in endpoint.setup:
-        await flow(name)
     scheme = spec.auth.get(endpoint.auth) if endpoint.auth else None
     probes = []
-    try:
+    async with prepared(
+        client, spec, endpoint, base_url, variables, scale=scale, redactor=redactor
+    ) as ready:
+        values = ready.values
         for case in cases:
-            if scheme is not None and scheme.issued_by:
-                await flow(scheme.issued_by)  # single-use tokens: a fresh one per request
+            if scheme is not None and scheme.issued_by:  # single-use tokens: one per request
+                await run_flow(
+                    client,
+                    spec,
+                    scheme.issued_by,
+                    base_url,
+                    values,
+                    scale=scale,
+                    redactor=redactor,
+                    log=ready.log.append,
+                )
             plan = plan_request(spec, endpoint, base_url, values)
             redactor.add(*plan.secrets)
             sent = case.as_transport_kwargs(base_url=base_url)
@@ -181,13 +183,7 @@ async def send_probes(
                 _curl(plan.method, str(request.url), dict(request.headers), content)
             )
             probes.append(await _send(client, request, curl, mode, timeouts.response, redactor))
-    finally:
-        for name in endpoint.teardown:
-            try:
-                await flow(name)
-            except SetupError as err:
-                log.append(f"teardown {name} failed: {err}")
-    return probes, log
+    return probes, ready.log
 
 
 async def _send(
