@@ -3,85 +3,20 @@ only shrink, through the CLI as a team's CI runs it, against a real server."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from gate_server import cli, gate_app, write_gate_spec
 
 from streamconform.engine.selection import Selection
 from streamconform.servers import BackgroundServer
 
-SPEC = """\
-streamconform: 1
-name: gate
-title: A one-endpoint API whose server can be broken while it runs
-source: {document: test}
-endpoints:
-  events:
-    method: GET
-    path: /events
-    framing: sse
-    content_types: [text/event-stream]
-    events:
-      type_from: json-field
-      data: json
-      types:
-        tick: {schema: {type: object, required: [n], properties: {n: {type: integer}}}}
-requirements:
-  - id: r
-    quote: q
-    level: MUST
-    checks: [sse.data.json]
-"""
-
-
-def gate_app(broken: set[str]) -> Starlette:
-    """Ticks; `broken` holds what to get wrong: "json" (a data line that is not JSON),
-    "retry" (a retry field that is not digits)."""
-
-    async def handler(request: Request) -> Response:
-        async def body() -> AsyncIterator[bytes]:
-            for n in range(3):
-                await asyncio.sleep(0.03)
-                yield f'data: {{"type":"tick","n":{n}}}\n\n'.encode()
-            if "json" in broken:
-                yield b"data: not json\n\n"
-            if "retry" in broken:
-                yield b"retry: soon\n\n"
-
-        return StreamingResponse(
-            body(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
-        )
-
-    return Starlette(routes=[Route("/events", handler)])
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streamconform.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ.copy(),
-    )
-
 
 @pytest.fixture
 def spec(tmp_path: Path) -> Path:
-    path = tmp_path / "gate.yaml"
-    path.write_text(SPEC)
-    return path
+    return write_gate_spec(tmp_path)
 
 
 def test_a_baseline_round_trip_gates_on_new_failures_and_stale_entries(
@@ -92,6 +27,8 @@ def test_a_baseline_round_trip_gates_on_new_failures_and_stale_entries(
         run = ("run", "--spec", str(spec), "--target", server.url, "--select", "suite:framing")
         first = cli(*run, cwd=tmp_path)
         assert first.returncode == 1, first.stdout[-2000:]
+        # suites the selection leaves empty are deselected, not reported as skipped tests
+        assert "1 failed, 15 passed, 6 deselected" in first.stdout
         written = cli("baseline", "--output", "baseline.yaml", cwd=tmp_path)
         assert written.returncode == 0, written.stderr
         assert "1 expected failures written to baseline.yaml" in written.stdout

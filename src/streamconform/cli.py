@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -24,6 +25,7 @@ from streamconform.engine.tokens import DEFAULT_RACE
 from streamconform.engine.verdict import Outcome, Result, effective_level
 from streamconform.errors import SpecError, StreamConformError
 from streamconform.report.compare import compare, load_summary
+from streamconform.report.progress import PROGRESS_STYLES
 from streamconform.resources import bundled_dir
 
 __all__ = ["main"]
@@ -144,6 +146,21 @@ def _parser() -> argparse.ArgumentParser:
         help="expected failures (YAML): fail only on new failures and stale entries",
     )
     run.add_argument(
+        "--progress",
+        choices=("auto", *PROGRESS_STYLES),
+        default="auto",
+        help="dots (pytest's), or lines: one per finished case with outcome and time "
+        "(default auto: dots in a terminal, lines in a log)",
+    )
+    run.add_argument(
+        "--progress-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="name a case still running after SECONDS, and every SECONDS after (default 30; "
+        "0: never)",
+    )
+    run.add_argument(
         "pytest_args",
         nargs=argparse.REMAINDER,
         help="after --, arguments passed to pytest as they are",
@@ -217,6 +234,8 @@ def _command_run(args: argparse.Namespace) -> int:
     )
     if args.input_cases < 1:
         raise SpecError(f"--input-cases {args.input_cases}: give at least 1")
+    if args.progress_every < 0:
+        raise SpecError(f"--progress-every {args.progress_every:g}: give 0 or more seconds")
     if args.baseline:
         load_baseline(args.baseline)  # a malformed baseline is a usage error, before any run
     run = ConformanceRun(config)  # validates specs, profile and variables before pytest starts
@@ -263,6 +282,8 @@ def _command_run(args: argparse.Namespace) -> int:
         argv.append("--strict-should")
     argv += ["--input-cases", str(args.input_cases), "--input-seed", str(args.seed)]
     argv += ["--token-race", str(args.token_race)]
+    progress = progress_style(args.progress, sys.stdout)
+    argv += ["--progress", progress, "--progress-every", str(args.progress_every)]
     if args.workers:
         if args.workers != "auto" and not (args.workers.isdigit() and int(args.workers) > 0):
             raise SpecError(f"-n {args.workers}: give a number of processes or auto")
@@ -272,6 +293,14 @@ def _command_run(args: argparse.Namespace) -> int:
     # the first to import plugin modules to rewrite their assertions.
     code = subprocess.call([sys.executable, "-m", "pytest", *argv, *extra])
     return _PYTEST_EXIT.get(code, EXIT_INTERNAL)
+
+
+def progress_style(choice: str, out: TextIO) -> str:
+    """`auto`: pytest's dots in a terminal, where they grow in place; a line per case in a
+    log (CI), where a line of dots is seen only once it ends."""
+    if choice != "auto":
+        return choice
+    return "dots" if out.isatty() else "lines"
 
 
 def _command_list(args: argparse.Namespace) -> int:

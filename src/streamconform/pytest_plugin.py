@@ -8,8 +8,10 @@ lives in `streamconform.engine`; this module only maps it onto pytest.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import allure
 import pytest
@@ -18,8 +20,9 @@ from streamconform.engine.baseline import Baseline, Entry, load_baseline
 from streamconform.engine.run import Case, ConformanceRun, RunConfig, parse_assignments
 from streamconform.engine.tokens import DEFAULT_RACE
 from streamconform.engine.verdict import Outcome, Result
-from streamconform.errors import StreamConformError
+from streamconform.errors import SpecError, StreamConformError
 from streamconform.report.html import write_html
+from streamconform.report.progress import PROGRESS_STYLES, Progress
 from streamconform.report.summary import build_summary, write_summary
 from streamconform.report.wire import render_transcript
 
@@ -115,6 +118,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="expected failures (YAML): fail only on new failures and on stale entries",
     )
     group.addoption(
+        "--progress",
+        choices=PROGRESS_STYLES,
+        default="dots",
+        help="dots: pytest's own; lines: a line per finished case with its outcome and time",
+    )
+    group.addoption(
+        "--progress-every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="name a case still running after SECONDS, and again every SECONDS "
+        "(default 0: never; streamconform run: 30)",
+    )
+    group.addoption(
         "--report-dir",
         default="reports",
         metavar="DIR",
@@ -161,15 +178,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("conformance_case", cases, ids=[c.id for c in cases])
 
 
-def pytest_collection_modifyitems(config: pytest.Config) -> None:
-    """Stop with one line and exit 2 on a bad spec, option or unreachable target."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stop with one line and exit 2 on a bad spec, option or unreachable target; a suite
+    left with no case by the selection is deselected, not reported as a skipped test."""
     if _ERROR in config.stash:
         _stop(config.stash[_ERROR])
+    empty = [item for item in items if _is_empty_suite(item)]
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [item for item in items if not _is_empty_suite(item)]
     if _RUN in config.stash:
         try:
             config.stash[_RUN].probe_targets()
         except StreamConformError as err:
             _stop(err)
+
+
+def _is_empty_suite(item: pytest.Item) -> bool:
+    """An item pytest made of an empty parametrization (its case is NOTSET)."""
+    callspec = getattr(item, "callspec", None)
+    return (
+        isinstance(item, pytest.Function)
+        and "conformance_case" in item.fixturenames
+        and not isinstance(callspec and callspec.params.get("conformance_case"), Case)
+    )
 
 
 def _verdict(config: pytest.Config, case: Case) -> Result:
@@ -188,9 +220,14 @@ def verify_conformance(request: pytest.FixtureRequest) -> Any:
         run = _run(request.config)
         result = _verdict(request.config, case)
         request.node.user_properties.append((_PROPERTY, json.dumps(result.to_json())))
+        allure.dynamic.title(case.id)
         allure.dynamic.epic(case.spec.name)
         allure.dynamic.feature(case.check.suite)
         allure.dynamic.story(case.check.id)
+        # Allure's own suite tree splits the node id at "::", which case ids contain too
+        allure.dynamic.parent_suite(case.spec.name)
+        allure.dynamic.suite(case.endpoint.name)
+        allure.dynamic.sub_suite(case.check.suite)
         allure.dynamic.severity(_SEVERITY[result.level])
         allure.dynamic.description(result.requirement)
         if result.outcome is not Outcome.SKIP and _allure_enabled(request.config):
@@ -300,6 +337,7 @@ class ResultsReporter:
             )
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's terminal reporter exists
 def pytest_configure(config: pytest.Config) -> None:
     baseline = None
     if getattr(config.option, "baseline", None):
@@ -307,10 +345,27 @@ def pytest_configure(config: pytest.Config) -> None:
             baseline = config.stash[_BASELINE] = load_baseline(config.option.baseline)
         except StreamConformError as err:
             config.stash[_ERROR] = err  # reported, with exit 2, once collection ends
+    every = getattr(config.option, "progress_every", 0.0)
+    if every < 0:
+        config.stash[_ERROR] = SpecError(f"--progress-every {every:g}: give 0 or more seconds")
     if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
         reporter = ResultsReporter(Path(config.option.report_dir), baseline)
         config.stash[_REPORTER] = reporter
         config.pluginmanager.register(reporter, "streamconform-results")
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        style = getattr(config.option, "progress", "dots")
+        if terminal is not None and (style == "lines" or every > 0):
+            progress = Progress(terminal, _terminal_copy(), style, every, _result_of)
+            config.pluginmanager.register(progress, "streamconform-progress")
+
+
+def _terminal_copy() -> TextIO:
+    """A copy of the terminal's descriptor, which pytest's capture of a running test does
+    not redirect (standard output itself where it has no descriptor)."""
+    try:
+        return os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    except (OSError, ValueError):
+        return sys.stdout
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -320,3 +375,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     reporter = config.stash.get(_REPORTER, None)
     if reporter is not None:
         config.pluginmanager.unregister(reporter)
+    progress = config.pluginmanager.get_plugin("streamconform-progress")
+    if progress is not None:
+        config.pluginmanager.unregister(progress)
+        if progress.out is not sys.stdout:
+            progress.out.close()

@@ -74,7 +74,7 @@ class RunConfig:
     fault: str = ""  # a servers.faults name: that spec's reference server breaks so
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Case:
     """One check on one endpoint of one spec: the unit a pytest test runs."""
 
@@ -85,6 +85,11 @@ class Case:
     @property
     def id(self) -> str:
         return case_id(self.spec.name, self.endpoint.name, self.check.id)
+
+    def __repr__(self) -> str:
+        # Reports (Allure's parameters, pytest's messages) print a case by its id: the
+        # whole spec would swamp them, and what a profile put in it is not theirs to show.
+        return f"Case({self.id!r})"
 
 
 @dataclass(slots=True)
