@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
+from reference_process import serving
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -323,26 +323,9 @@ def test_list_prints_every_check_id_with_level_and_requirement(tmp_path: Path) -
 
 
 def test_serve_runs_a_reference_server_that_pytest_can_target(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     spec = ROOT / "specs" / "prism-agents.yaml"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamconform.cli", "serve", str(spec), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert "serving the prism-agents reference server" in server.stdout.readline()
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/v1/deployments/x/events", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+    with serving(spec, "/v1/deployments/x/events") as (url, banner):
+        assert "serving the prism-agents reference server" in banner
         result = subprocess.run(
             [
                 sys.executable,
@@ -355,7 +338,7 @@ def test_serve_runs_a_reference_server_that_pytest_can_target(tmp_path: Path) ->
                 "--spec",
                 str(spec),
                 "--target",
-                f"http://127.0.0.1:{port}",
+                url,
                 "--var",
                 "api_key=prism-ref-key-full-scope",
                 "--var",
@@ -369,10 +352,7 @@ def test_serve_runs_a_reference_server_that_pytest_can_target(tmp_path: Path) ->
             text=True,
             timeout=120,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "passed" in result.stdout
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary["runs"][0]["target"] == f"http://127.0.0.1:{port}"
+    assert summary["runs"][0]["target"] == url

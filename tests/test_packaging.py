@@ -39,27 +39,3 @@ def test_the_wheel_carries_specs_suites_schema_and_entry_points(tmp_path: Path) 
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "streamconform = streamconform.cli:main" in text
     assert "streamconform.pytest_plugin = streamconform.pytest_plugin" in text
-
-
-def test_the_ci_example_is_valid_yaml_and_uses_real_options() -> None:
-    """docs/github-actions.yml: a workflow file, whose streamconform commands parse."""
-    import shlex
-
-    import yaml
-
-    from streamconform.cli import _parser
-
-    path = Path(__file__).resolve().parents[1] / "docs" / "github-actions.yml"
-    workflow = yaml.safe_load(path.read_text())
-    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
-    commands = [
-        " ".join(s["run"].split())
-        for s in steps
-        if "run" in s and s["run"].lstrip().startswith("streamconform ")
-    ]
-    assert len(commands) == 2
-    for command in commands:
-        words = shlex.split(command)[1:]
-        args = _parser().parse_args(words)
-        assert args.command in ("run", "compare")
-    assert any("--baseline" in c and "--target" in c for c in commands)
