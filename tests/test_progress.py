@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
 import re
+import select
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +119,51 @@ def test_the_line_and_the_case_it_names() -> None:
         "gate::events::sse.data.json"
     )
     assert case_of("tests/test_x.py::test_plain") == "tests/test_x.py::test_plain"
+
+
+def _in_a_terminal(argv: list[str], cwd: Path, timeout: float = 120) -> tuple[int, str]:
+    """Run with a pseudo-terminal as standard output; what the terminal shows, its lines
+    as a screen draws them (a carriage return and erase-line start the line over)."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(argv, cwd=cwd, stdout=slave, stderr=slave)
+    os.close(slave)
+    received = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other end closed: the run is over
+                break
+            if not chunk:
+                break
+            received += chunk
+        code = process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(master)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", received.decode("utf-8", "replace"))
+    screen = [line.split("\r\x1b[K")[-1].split("\r")[-1] for line in text.split("\r\n")]
+    return code, "\n".join(screen)
+
+
+def test_in_a_terminal_the_heartbeat_goes_above_the_dots(tmp_path: Path, spec: Path) -> None:
+    """auto is dots in a terminal; a heartbeat takes the unfinished line of dots, which is
+    written again below it, so the dots and the percentage column carry on as before."""
+    with BackgroundServer(gate_app({"slow"})) as server:
+        argv = [sys.executable, "-m", "streamconform.cli", "run", "--spec", str(spec)]
+        argv += ["--target", server.url, "--select", "suite:framing", "--progress-every", "0.5"]
+        code, screen = _in_a_terminal(argv, tmp_path)
+    assert code == 0, screen[-3000:]
+    lines = screen.splitlines()
+    named = [i for i, line in enumerate(lines) if STILL.match(line)]
+    assert named, screen
+    assert not LINE.search(screen)  # dots, not lines
+    (framing,) = [line for line in lines if "test_framing.py " in line]
+    assert framing.index("test_framing.py ") < framing.index("." * 16)
+    assert framing.rstrip().endswith("[100%]")
+    assert lines.index(framing) == named[-1] + 1  # the dots go on below the last heartbeat

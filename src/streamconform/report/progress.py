@@ -75,7 +75,6 @@ class Progress:
     ) -> None:
         self.terminal = terminal
         self.out = out
-        self.said_last = False  # the last thing on the terminal is a line of ours
         self.style = style
         self.every = every
         self.result_of = result_of
@@ -118,7 +117,6 @@ class Progress:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Any:
         """Around pytest's own reporting, so that the watcher never writes in the middle."""
         with self.lock:
-            self.said_last = False  # pytest may write to the terminal now
             outcome = yield
             if self._finishes(report):
                 self.running.pop(report.nodeid, None)  # settled: no more word of it
@@ -147,13 +145,17 @@ class Progress:
 
     def _say(self, line: str) -> None:
         """Straight to the terminal's file descriptor: the watcher speaks while a case runs,
-        when pytest captures what goes to standard output. Call with the lock held."""
-        if self.style == "dots":
-            if not self.said_last and self.terminal._tw.width_of_current_line:
-                self.out.write("\n")  # off the line of dots
-            self.terminal.currentfspath = None  # pytest starts its next dots on a new line
-            self.said_last = True
-        self.out.write(line + "\n")
+        when pytest captures what goes to standard output. Call with the lock held.
+
+        Among dots, the line goes above the line of dots, which is written again below it,
+        so pytest's dots and its percentage column carry on where they were (in a terminal
+        the unfinished line is cleared first; in a log it stays, and its copy follows)."""
+        dots = getattr(self.terminal._tw, "_current_line", "") if self.style == "dots" else ""
+        if dots:
+            off = "\r\x1b[K" if self.out.isatty() else "\n"  # clear the line, or leave it
+            self.out.write(f"{off}{line}\n{dots}")
+        else:
+            self.out.write(f"{line}\n")
         self.out.flush()
 
     @staticmethod
