@@ -66,6 +66,26 @@ def test_a_glob_entry_covers_every_case_it_names(tmp_path: Path, spec: Path) -> 
     assert "EXPECTED   gate::events::sse.retry.digits-only: the legacy encoder" in result.stdout
 
 
+def test_an_entry_that_names_no_case_is_listed_without_failing(tmp_path: Path, spec: Path) -> None:
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text(
+        "version: 1\nexpected_failures:\n"
+        "  - {id: 'gate::events::sse.data.json', reason: 'the legacy encoder'}\n"
+        "  - {id: 'gate::events::sse.data.jsn', reason: 'a typo'}\n"
+        "  - {id: 'other-api::*', reason: 'a spec this job does not run'}\n"
+    )
+    with BackgroundServer(gate_app({"json"})) as server:
+        args = ("run", "--spec", str(spec), "--target", server.url, "--select", "sse.")
+        result = cli(*args, "--baseline", str(baseline), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "1 xfailed" in result.stdout
+    listed = [line for line in result.stdout.splitlines() if line.startswith("UNMATCHED")]
+    assert listed == [
+        f"UNMATCHED  gate::events::sse.data.jsn ({baseline}:4)",
+        f"UNMATCHED  other-api::* ({baseline}:5)",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [

@@ -293,6 +293,7 @@ class ResultsReporter:
         self.summary: Path | None = None
         self.html: Path | None = None
         self.stale: list[Entry] = []
+        self.unmatched: list[Entry] = []
         self.expected: list[tuple[Result, Entry]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -309,7 +310,7 @@ class ResultsReporter:
         self.html = write_html(summary, self.report_dir)
         if self.baseline is not None:
             gate = self.baseline.judge(self.results)
-            self.stale, self.expected = gate.stale, gate.expected
+            self.stale, self.expected, self.unmatched = gate.stale, gate.expected, gate.unmatched
             if self.stale and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -331,6 +332,13 @@ class ResultsReporter:
                 terminalreporter.write_line(
                     f"STALE      {entry.id} ({entry.where}): {entry.reason}"
                 )
+        if self.unmatched:
+            terminalreporter.section(
+                "baseline entries that name no case of this run (a typo, or not selected)",
+                sep="-",
+            )
+            for entry in self.unmatched:
+                terminalreporter.write_line(f"UNMATCHED  {entry.id} ({entry.where})")
         if self.summary is not None:
             terminalreporter.write_line(
                 f"streamconform: summary written to {self.summary}, report to {self.html}"

@@ -2,7 +2,9 @@
 
 A baseline file names failing cases (ids or globs), each with a reason. A failure no
 entry names fails the run; so does an entry whose cases ran and none failed (stale):
-the baseline can only shrink.
+the baseline can only shrink. An entry that names no case of the run is listed, not
+failed: it may be a typo, or name a spec this job does not run (one baseline can serve
+several jobs).
 
     version: 1
     expected_failures:
@@ -65,6 +67,8 @@ class Gate:
     new_failures: list[Result] = field(default_factory=list)
     expected: list[tuple[Result, Entry]] = field(default_factory=list)
     stale: list[Entry] = field(default_factory=list)
+    # entries that name no case of the run: a typo, a renamed check, or a spec not run
+    unmatched: list[Entry] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -89,9 +93,12 @@ class Baseline:
                 else:
                     gate.expected.append((result, entry))
         for entry in self.entries:
-            judged = [r for r in results if entry.names(r.id) and r.outcome in _JUDGED]
+            named = [r for r in results if entry.names(r.id)]
+            judged = [r for r in named if r.outcome in _JUDGED]
             if judged and all(r.outcome is not Outcome.FAIL for r in judged):
                 gate.stale.append(entry)
+            if not named:
+                gate.unmatched.append(entry)
         return gate
 
 
