@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import pytest
+from one_endpoint import spec_of
 
 import streamconform.checks  # noqa: F401  (registers every check)
 from streamconform.checks.registry import REGISTRY, Check, Untestable, not_applicable
@@ -24,7 +25,6 @@ from streamconform.model.spec import (
     Framing,
     Level,
     Requirement,
-    Spec,
 )
 from streamconform.transcript import End, Transcript
 
@@ -953,22 +953,6 @@ def test_status(ep: Endpoint, make, shown: str | None) -> None:
 # -- Grading --------------------------------------------------------------------------------
 
 
-def spec_for(ep: Endpoint, *requirements: Requirement) -> Spec:
-    return Spec(
-        name="s",
-        title="t",
-        path="s.yaml",
-        source_document="d",
-        variables={},
-        auth={},
-        endpoints={ep.name: ep},
-        flows={},
-        requirements=requirements,
-        assumptions=(),
-        reference=None,
-    )
-
-
 def grade(
     check_id: str | Check,
     t: Transcript,
@@ -977,7 +961,7 @@ def grade(
     strict: bool = False,
 ) -> Result:
     chk = REGISTRY[check_id] if isinstance(check_id, str) else check_id
-    spec = spec_for(ep, *requirements)
+    spec = spec_of(ep, *requirements)
     return judge(chk, spec, ep, t, target="t", strict=strict, redactor=Redactor())
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from one_endpoint import spec_of
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -39,7 +40,6 @@ from streamconform.model.spec import (
     Framing,
     IdRule,
     Level,
-    Spec,
 )
 from streamconform.servers import BackgroundServer
 from streamconform.transcript import End, Transcript
@@ -138,23 +138,6 @@ def ndjson(
         framing=Framing.NDJSON,
         content_types=("application/x-ndjson",),
         events=events_spec("json-field", types, grammar, **rules),
-    )
-
-
-def spec_of(ep: Endpoint) -> Spec:
-    """A spec holding one endpoint and tracing no requirement, so each check keeps its level."""
-    return Spec(
-        name="spec",
-        title="t",
-        path="spec.yaml",
-        source_document="test",
-        variables={},
-        auth={},
-        endpoints={ep.name: ep},
-        flows={},
-        requirements=(),
-        assumptions=(),
-        reference=None,
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from one_endpoint import spec_of
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -32,7 +33,7 @@ from streamconform.engine.redact import Redactor
 from streamconform.engine.run import ConformanceRun, RunConfig
 from streamconform.engine.verdict import Outcome, Result, judge
 from streamconform.model import load_spec, resolve_variables
-from streamconform.model.spec import Endpoint, EventsSpec, EventType, Failure, Framing, Spec
+from streamconform.model.spec import Endpoint, EventsSpec, EventType, Failure, Framing
 from streamconform.servers import BackgroundServer, reference_app_for
 from streamconform.transcript import End, Transcript
 
@@ -107,23 +108,6 @@ RESULTS = endpoint(
     terminal=("result",),
 )
 NO_TERMINAL = endpoint(Framing.SSE, {"tick": OBJECT})
-
-
-def spec_of(ep: Endpoint) -> Spec:
-    """A spec holding one endpoint and tracing no requirement, so each check keeps its level."""
-    return Spec(
-        name="spec",
-        title="t",
-        path="spec.yaml",
-        source_document="test",
-        variables={},
-        auth={},
-        endpoints={ep.name: ep},
-        flows={},
-        requirements=(),
-        assumptions=(),
-        reference=None,
-    )
 
 
 # -- Bodies --------------------------------------------------------------------------------

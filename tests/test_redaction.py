@@ -17,6 +17,7 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
+from one_endpoint import spec_of
 
 import streamconform.checks  # noqa: F401  (registers every check)
 from streamconform.checks.registry import REGISTRY, Check, Finding
@@ -24,7 +25,7 @@ from streamconform.engine.bad_input import Probe, _send
 from streamconform.engine.recorder import Recorder
 from streamconform.engine.redact import Redactor
 from streamconform.engine.verdict import Outcome, judge
-from streamconform.model.spec import Endpoint, EventsSpec, EventType, Framing, Level, Spec
+from streamconform.model.spec import Endpoint, EventsSpec, EventType, Framing, Level
 from streamconform.report.wire import excerpt, render_transcript
 from streamconform.transcript import Chunk, RequestRecord, Transcript
 
@@ -211,24 +212,8 @@ TEXT = Endpoint(
 )
 
 
-def spec_for(ep: Endpoint) -> Spec:
-    return Spec(
-        name="s",
-        title="t",
-        path="s.yaml",
-        source_document="d",
-        variables={},
-        auth={},
-        endpoints={ep.name: ep},
-        flows={},
-        requirements=(),
-        assumptions=(),
-        reference=None,
-    )
-
-
 def message(chk: Check, t: Transcript, ep: Endpoint = SSE) -> str:
-    result = judge(chk, spec_for(ep), ep, t, target="t", strict=False, redactor=Redactor([SECRET]))
+    result = judge(chk, spec_of(ep), ep, t, target="t", strict=False, redactor=Redactor([SECRET]))
     assert result.outcome is Outcome.FAIL, result
     return result.message
 
@@ -272,7 +257,7 @@ def test_a_long_replay_command_is_kept_whole() -> None:
     chk = REGISTRY["input.invalid.refused"]
     result = judge(
         chk,
-        spec_for(SSE),
+        spec_of(SSE),
         SSE,
         dataclasses.replace(t, probes=(probe,)),
         target="t",
