@@ -20,12 +20,12 @@ import pytest
 
 from streamconform.engine.baseline import load_baseline, render_baseline
 from streamconform.engine.run import ConformanceRun, RunConfig, parse_assignments
-from streamconform.engine.selection import Selection
 from streamconform.engine.tokens import DEFAULT_RACE
-from streamconform.engine.verdict import Outcome, Result, effective_level
+from streamconform.engine.verdict import Outcome, effective_level
 from streamconform.errors import SpecError, StreamConformError
-from streamconform.report.compare import compare, load_summary
+from streamconform.report.compare import compare
 from streamconform.report.progress import PROGRESS_STYLES
+from streamconform.report.summary import load_summary, results_in
 from streamconform.resources import bundled_dir
 
 __all__ = ["main"]
@@ -240,7 +240,7 @@ def _command_run(args: argparse.Namespace) -> int:
         load_baseline(args.baseline)  # a malformed baseline is a usage error, before any run
     run = ConformanceRun(config)  # validates specs, profile and variables before pytest starts
     if not run.cases():
-        raise SpecError(f"no check matches {Selection(args.select, args.deselect).describe()}")
+        raise SpecError(f"no check matches {run.selection.describe()}")
     report_dir = Path(args.report_dir)
     suites = bundled_dir("suites")
     argv = [
@@ -307,7 +307,7 @@ def _command_list(args: argparse.Namespace) -> int:
     run = ConformanceRun(RunConfig(specs=args.spec, select=args.select, deselect=args.deselect))
     cases = run.cases()
     if not cases:
-        raise SpecError(f"no check matches {Selection(args.select, args.deselect).describe()}")
+        raise SpecError(f"no check matches {run.selection.describe()}")
     width = max(len(c.id) for c in cases)
     for case in cases:
         traced = case.spec.requirements_for(case.check.id, case.endpoint.name)
@@ -320,7 +320,7 @@ def _command_list(args: argparse.Namespace) -> int:
 def _command_serve(args: argparse.Namespace) -> int:
     from streamconform.model import load_spec, resolve_variables
     from streamconform.servers import LOOPBACK, reference_app_for, serve_forever
-    from streamconform.servers.faults import faults_for
+    from streamconform.servers.faults import fault_named
 
     spec = load_spec(args.spec)
     variables = resolve_variables(
@@ -329,12 +329,9 @@ def _command_serve(args: argparse.Namespace) -> int:
     if spec.reference is None:
         raise SpecError(f"{spec.name}: the spec names no reference server")
     scale = args.time_scale if args.time_scale is not None else spec.reference.time_scale
-    fault = None
-    if args.fault:
-        known = {f.name: f for f in faults_for({spec.name: spec})}
-        if args.fault not in known:
-            raise SpecError(f"--fault {args.fault}: not a fault of {spec.name} (see: faults)")
-        fault = known[args.fault]
+    fault = fault_named({spec.name: spec}, args.fault) if args.fault else None
+    if args.fault and fault is None:
+        raise SpecError(f"--fault {args.fault}: not a fault of {spec.name} (see: faults)")
     app = reference_app_for(spec, variables, scale, fault)
     if not 0 <= args.port <= 65535:
         raise SpecError(f"--port {args.port}: not a port number")
@@ -352,15 +349,9 @@ def _command_serve(args: argparse.Namespace) -> int:
 
 def _command_baseline(args: argparse.Namespace) -> int:
     path = Path(args.summary)
+    summary = load_summary(path)
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        results = [
-            Result.from_json({**r, "spec": run["spec"], "target": run["target"]})
-            for run in summary["runs"]
-            for r in run["results"]
-        ]
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such file (run the suite first)") from None
+        results = results_in(summary)
     except (ValueError, KeyError, TypeError) as err:
         raise SpecError(f"{path}: not a summary.json ({type(err).__name__}: {err})") from None
     text = render_baseline(results, args.reason)

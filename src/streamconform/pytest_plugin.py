@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import allure
 import pytest
 
-from streamconform.engine.baseline import Baseline, Entry, load_baseline
+from streamconform.engine.baseline import Baseline, Gate, load_baseline
 from streamconform.engine.run import Case, ConformanceRun, RunConfig, parse_assignments
 from streamconform.engine.tokens import DEFAULT_RACE
 from streamconform.engine.verdict import Outcome, Result
@@ -186,7 +186,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     empty = [item for item in items if _is_empty_suite(item)]
     if empty:
         config.hook.pytest_deselected(items=empty)
-        items[:] = [item for item in items if not _is_empty_suite(item)]
+        items[:] = [item for item in items if item not in empty]
     if _RUN in config.stash:
         try:
             config.stash[_RUN].probe_targets()
@@ -292,9 +292,7 @@ class ResultsReporter:
         self.results: list[Result] = []
         self.summary: Path | None = None
         self.html: Path | None = None
-        self.stale: list[Entry] = []
-        self.unmatched: list[Entry] = []
-        self.expected: list[tuple[Result, Entry]] = []
+        self.gate = Gate()  # what the baseline says of the results, once they are all in
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
@@ -309,9 +307,8 @@ class ResultsReporter:
         self.summary = write_summary(summary, self.report_dir)
         self.html = write_html(summary, self.report_dir)
         if self.baseline is not None:
-            gate = self.baseline.judge(self.results)
-            self.stale, self.expected, self.unmatched = gate.stale, gate.expected, gate.unmatched
-            if self.stale and session.exitstatus == pytest.ExitCode.OK:
+            self.gate = self.baseline.judge(self.results)
+            if self.gate.stale and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -322,22 +319,22 @@ class ResultsReporter:
                 terminalreporter.write_line(
                     f"{result.outcome.value.upper():<10} {result.id}: {_gist(result.message)}"
                 )
-        if self.expected:
+        if self.gate.expected:
             terminalreporter.section("expected failures (baseline)", sep="-")
-            for result, entry in self.expected:
+            for result, entry in self.gate.expected:
                 terminalreporter.write_line(f"EXPECTED   {result.id}: {entry.reason}")
-        if self.stale:
+        if self.gate.stale:
             terminalreporter.section("stale baseline entries (they pass now: remove them)", sep="-")
-            for entry in self.stale:
+            for entry in self.gate.stale:
                 terminalreporter.write_line(
                     f"STALE      {entry.id} ({entry.where}): {entry.reason}"
                 )
-        if self.unmatched:
+        if self.gate.unmatched:
             terminalreporter.section(
                 "baseline entries that name no case of this run (a typo, or not selected)",
                 sep="-",
             )
-            for entry in self.unmatched:
+            for entry in self.gate.unmatched:
                 terminalreporter.write_line(f"UNMATCHED  {entry.id} ({entry.where})")
         if self.summary is not None:
             terminalreporter.write_line(

@@ -42,7 +42,7 @@ from streamconform.model.profile import Profile, load_profile
 from streamconform.model.spec import INPUT_VARIANTS
 from streamconform.resources import bundled_dir
 from streamconform.servers import BackgroundServer, reference_app_for
-from streamconform.servers.faults import Fault, faults_for
+from streamconform.servers.faults import Fault, fault_named
 from streamconform.servers.http10 import Http10Front
 from streamconform.transcript import End, RequestRecord, Transcript
 
@@ -181,6 +181,7 @@ class ConformanceRun:
         if not 2 <= config.token_race <= MAX_RACE:
             raise SpecError(f"--token-race {config.token_race}: give 2 to {MAX_RACE}")
         self.config = config
+        self.selection = Selection(config.select, config.deselect)
         known = set(REGISTRY)
         self.specs = [load_spec(p, known_checks=known) for p in spec_files(config.specs)]
         names = [s.name for s in self.specs]
@@ -203,12 +204,12 @@ class ConformanceRun:
         self.fault = self._find_fault(config.fault) if config.fault else None
 
     def _find_fault(self, name: str) -> Fault:
-        known = {f.name: f for f in faults_for({s.name: s for s in self.specs})}
-        if name not in known:
+        fault = fault_named({s.name: s for s in self.specs}, name)
+        if fault is None:
             raise SpecError(f"--fault {name}: no such fault (streamconform faults lists them)")
-        if self.bindings[known[name].spec].target is not None:
+        if self.bindings[fault.spec].target is not None:
             raise SpecError(f"--fault {name}: faults break the reference servers, not a target")
-        return known[name]
+        return fault
 
     def _bind(self, spec: Spec, profile: Profile | None, env: Mapping[str, str]) -> Binding:
         settings = profile.for_spec(spec.name) if profile else None
@@ -258,8 +259,7 @@ class ConformanceRun:
 
     def selected(self, case: Case) -> bool:
         """Whether --select and --deselect keep the case (engine.selection)."""
-        selection = Selection(self.config.select, self.config.deselect)
-        return selection.keeps(case.id, case.check.id, case.check.suite)
+        return self.selection.keeps(case.id, case.check.id, case.check.suite)
 
     def probe_targets(self) -> None:
         """Check that every real target answers TCP connections (TargetError otherwise)."""

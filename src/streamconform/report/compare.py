@@ -6,14 +6,10 @@ fixed, and how each endpoint's time to first event and total duration moved.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from streamconform.errors import SpecError
-
-__all__ = ["Comparison", "compare", "load_summary"]
+__all__ = ["Comparison", "compare"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +45,6 @@ def _change(old: float | None, new: float | None) -> str:
     if old is None or new is None or old == 0:
         return ""
     return f" ({(new - old) / old:+.0%})"
-
-
-def load_summary(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such file") from None
-    except ValueError as err:
-        raise SpecError(f"{path}: not JSON ({err})") from None
-    if not isinstance(data, dict) or data.get("version") != 1 or "runs" not in data:
-        raise SpecError(f"{path}: not a summary.json of version 1")
-    return data
 
 
 def _outcomes(summary: dict[str, Any]) -> dict[str, str]:

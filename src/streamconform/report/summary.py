@@ -17,8 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from streamconform.engine.verdict import Outcome, Result
+from streamconform.errors import SpecError
 
-__all__ = ["SUMMARY_VERSION", "build_summary", "write_atomically", "write_summary"]
+__all__ = [
+    "SUMMARY_VERSION",
+    "build_summary",
+    "load_summary",
+    "results_in",
+    "write_atomically",
+    "write_summary",
+]
 
 SUMMARY_VERSION = 1
 _RESULT_FIELDS = ("id", "check", "suite", "endpoint", "level", "outcome", "message", "requirement")
@@ -69,3 +77,26 @@ def write_summary(summary: dict[str, Any], report_dir: Path) -> Path:
     """Write report_dir/summary.json (a build_summary result)."""
     text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     return write_atomically(report_dir, "summary.json", text)
+
+
+def load_summary(path: str | Path) -> dict[str, Any]:
+    """A summary.json read back (for baseline and compare); a SpecError when it is not one."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file (streamconform run writes one)") from None
+    except ValueError as err:
+        raise SpecError(f"{path}: not JSON ({err})") from None
+    if not isinstance(data, dict) or data.get("version") != SUMMARY_VERSION or "runs" not in data:
+        raise SpecError(f"{path}: not a summary.json of version {SUMMARY_VERSION}")
+    return data
+
+
+def results_in(summary: dict[str, Any]) -> list[Result]:
+    """The results a summary holds (KeyError, TypeError or ValueError where it is malformed)."""
+    return [
+        Result.from_json({**r, "spec": run["spec"], "target": run["target"]})
+        for run in summary["runs"]
+        for r in run["results"]
+    ]

@@ -14,7 +14,7 @@ from streamconform.servers.faults.apis import miniapp, prism, promptfloe, workfl
 from streamconform.servers.faults.benign import benign
 from streamconform.servers.faults.fault import Fault
 
-__all__ = ["Fault", "faults_for"]
+__all__ = ["Fault", "fault_named", "faults_for"]
 
 
 def faults_for(specs: Mapping[str, Spec]) -> list[Fault]:
@@ -27,3 +27,8 @@ def faults_for(specs: Mapping[str, Spec]) -> list[Fault]:
     }
     out = [f for name, make in makers.items() if name in specs for f in make(specs[name])]
     return out + [f for f in benign() if f.spec in specs]
+
+
+def fault_named(specs: Mapping[str, Spec], name: str) -> Fault | None:
+    """The fault (or benign variant) of these specs called `name`, if there is one."""
+    return next((f for f in faults_for(specs) if f.name == name), None)
