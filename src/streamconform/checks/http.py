@@ -28,6 +28,14 @@ def media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
+def cache_directives(t: Transcript) -> tuple[set[str], str]:
+    """The response's Cache-Control directives, lower-cased, and the header as a finding
+    shows it."""
+    value = t.header("cache-control")
+    shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
+    return {d.strip().lower() for d in (value or "").split(",")}, shown
+
+
 @check(
     id="http.status.success",
     suite="framing",
@@ -80,11 +88,9 @@ def content_type_framing(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=f"{RFC9111}#name-no-cache-2",
 )
 def cache_control(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    value = t.header("cache-control")
     # `no-cache="Set-Cookie"` (with field names) still lets a cache reuse the response
-    directives = {d.strip().lower() for d in (value or "").split(",")}
+    directives, shown = cache_directives(t)
     if not directives & {"no-cache", "no-store"}:
-        shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
         yield Finding("Cache-Control: no-cache", shown)
 
 

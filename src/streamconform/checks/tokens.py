@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from jsonschema.exceptions import best_match
 
+from streamconform.checks.http import cache_directives
 from streamconform.checks.refusals import body_text, is_accepted, refusal_findings
 from streamconform.checks.registry import Finding, Untestable, check
 from streamconform.engine.flows import resolve_pointer
@@ -129,9 +130,8 @@ def issue_answer(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 def issue_no_store(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     if not is_accepted(t):
         raise Untestable(f"the token endpoint issued no token (status {t.status})")
-    value = t.header("cache-control")
-    if "no-store" not in {d.strip().lower() for d in (value or "").split(",")}:
-        shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
+    directives, shown = cache_directives(t)
+    if "no-store" not in directives:
         yield Finding("Cache-Control: no-store", shown)
 
 

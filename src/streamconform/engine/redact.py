@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import AnyStr
 from urllib.parse import quote, quote_plus
 
-__all__ = ["SENSITIVE_HEADERS", "Redactor"]
+__all__ = ["MARKER", "SENSITIVE_HEADERS", "Redactor"]
 
 SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"}
@@ -33,7 +33,7 @@ _USERINFO_BYTES = re.compile(rb"(\b[a-z][a-z0-9+.-]*://)([^/@\s]+)@", re.I)
 _SENSITIVE_PARAMS_BYTES = re.compile(rf"([?&](?:{_PARAM_NAMES})=)([^&#\s]+)".encode(), re.I)
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
 _MIN_SECRET = 4
-_MARKER = "[REDACTED]"
+MARKER = "[REDACTED]"  # what stands for a secret in text
 
 
 def _forms(secret: str) -> set[str]:
@@ -113,11 +113,11 @@ class Redactor:
         if spans:
             pieces, last = [], 0
             for start, stop in spans:
-                pieces += [value[last:start], _MARKER]
+                pieces += [value[last:start], MARKER]
                 last = stop
             value = "".join([*pieces, value[last:]])
-        value = _USERINFO.sub(rf"\1{_MARKER}@", value)  # https://user:pass@host
-        return _SENSITIVE_PARAMS.sub(rf"\1{_MARKER}", value)
+        value = _USERINFO.sub(rf"\1{MARKER}@", value)  # https://user:pass@host
+        return _SENSITIVE_PARAMS.sub(rf"\1{MARKER}", value)
 
     def mask(self, data: bytes) -> bytes:
         """The same bytes with every known secret (in every form, UTF-8 encoded), every
@@ -136,5 +136,5 @@ class Redactor:
     def headers(self, headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
         """Headers with credential headers masked whole and secrets masked in the rest."""
         return tuple(
-            (k, _MARKER if k.lower() in SENSITIVE_HEADERS else self.text(v)) for k, v in headers
+            (k, MARKER if k.lower() in SENSITIVE_HEADERS else self.text(v)) for k, v in headers
         )

@@ -49,8 +49,6 @@ from streamconform.transcript import End, RequestRecord, Transcript
 __all__ = ["EMBEDDED", "Binding", "Case", "ConformanceRun", "RunConfig", "parse_assignments"]
 
 EMBEDDED = "embedded"
-# when a check judges several captures, the case takes the gravest of their outcomes
-_SEVERITY_ORDER = [Outcome.SKIP, Outcome.PASS, Outcome.WARN, Outcome.UNTESTABLE, Outcome.FAIL]
 _PROBE_TIMEOUT = 3.0
 CREDENTIAL_PROBES = ("key:", "token:")  # engine.keys probes and engine.tokens scenarios
 
@@ -476,7 +474,8 @@ class ConformanceRun:
             (name, self._judge_variant(one, spec, endpoint, name, binding))
             for name in chk.variants(endpoint)
         ]
-        worst_name, worst = max(named, key=lambda item: _SEVERITY_ORDER.index(item[1].outcome))
+        # a case judged on several captures takes the gravest of their outcomes
+        worst_name, worst = max(named, key=lambda item: item[1].outcome.gravity)
         summary = "; ".join(f"{name}: {result.outcome.value}" for name, result in named)
         if worst.outcome is Outcome.PASS:
             return replace(worst, message=summary)

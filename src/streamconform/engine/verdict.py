@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from streamconform.checks.registry import Check, Finding, Untestable, not_applicable
-from streamconform.engine.redact import Redactor
+from streamconform.engine.redact import MARKER, Redactor
 from streamconform.model.spec import Endpoint, Level, Requirement, Spec
 from streamconform.report.wire import excerpt
 from streamconform.transcript import Transcript
@@ -17,7 +17,6 @@ __all__ = ["Outcome", "Result", "case_id", "effective_level", "judge"]
 _FINDINGS_SHOWN = 3
 _SHOWN_CHARS = 300
 _REPLAY = "; replay: "
-_MARKER = "[REDACTED]"
 
 
 class Outcome(StrEnum):
@@ -29,6 +28,15 @@ class Outcome(StrEnum):
     WARN = "warn"
     SKIP = "skip"
     UNTESTABLE = "untestable"
+
+    @property
+    def gravity(self) -> int:
+        """Its weight where several outcomes become one (a case judged on several captures,
+        a cell of the report's matrix): skip < pass < warn < untestable < fail."""
+        return _GRAVITY.index(self)
+
+
+_GRAVITY = (Outcome.SKIP, Outcome.PASS, Outcome.WARN, Outcome.UNTESTABLE, Outcome.FAIL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +101,7 @@ def _clip(text: str, limit: int = _SHOWN_CHARS) -> str:
     if len(text) <= limit:
         return text
     cut = limit
-    marker = text.find(_MARKER, max(0, limit - len(_MARKER) + 1))
+    marker = text.find(MARKER, max(0, limit - len(MARKER) + 1))
     if -1 < marker < limit:  # the clip would fall inside it
         cut = marker
     return f"{text[:cut]}… ({len(text)} chars)"

@@ -13,11 +13,11 @@ import html
 from pathlib import Path
 from typing import Any
 
+from streamconform.engine.verdict import Outcome
 from streamconform.report.summary import write_atomically
 
 __all__ = ["render_html", "write_html"]
 
-_GRAVITY = ["skip", "pass", "warn", "untestable", "fail"]
 _COLOURS = {
     "pass": "#2e7d32",
     "fail": "#c62828",
@@ -52,7 +52,7 @@ def _matrix(summary: dict[str, Any]) -> list[str]:
             if not mine:
                 cells.append("<td></td>")
                 continue
-            worst = max(mine, key=lambda r: _GRAVITY.index(r["outcome"]))["outcome"]
+            worst = max(mine, key=lambda r: Outcome(r["outcome"]).gravity)["outcome"]
             tip = "; ".join(f"{r['endpoint']}: {r['outcome']}" for r in mine)
             cells.append(
                 f"<td class='cell {worst}' title='{_esc(tip)}' data-spec='{_esc(run['spec'])}' "
@@ -73,7 +73,7 @@ def _findings(summary: dict[str, Any]) -> list[str]:
     ]
     if not shown:
         out.append("<p>None.</p>")
-    for r in sorted(shown, key=lambda r: (_GRAVITY.index(r["outcome"]) * -1, r["id"])):
+    for r in sorted(shown, key=lambda r: (-Outcome(r["outcome"]).gravity, r["id"])):
         out.append(
             f"<h3 class='finding' data-id='{_esc(r['id'])}'>{_esc(r['outcome'].upper())} "
             f"{_esc(r['id'])}</h3><pre>{_esc(r['message'])}</pre>"
