@@ -22,20 +22,22 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from gathered import gathered
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from streamconform.capture.session import TargetSession
 from streamconform.checks import REGISTRY
-from streamconform.engine.bad_input import Probe, draw_cases, openapi_for, send_probes
-from streamconform.engine.requests import new_client
+from streamconform.core.evidence import BadInput, Probe
+from streamconform.core.outcome import Outcome, Result
 from streamconform.engine.run import ConformanceRun, RunConfig
-from streamconform.engine.verdict import Outcome, Result
 from streamconform.model import load_spec
 from streamconform.model.spec import Endpoint, Spec
 from streamconform.model.templates import path_params
+from streamconform.scenarios.input import draw_cases, openapi_for, send_probes
 from streamconform.servers import BackgroundServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -473,7 +475,7 @@ def test_a_failure_shows_a_redacted_curl_replay_with_the_body(spec_file: Path) -
         spec = run.specs[0]
         (case,) = [c for c in run.cases("bad-input") if c.check.id == INVALID]
         message = run.judge(case).message
-        probes = run.transcript(spec, spec.endpoints["chat"], "input:negative").probes
+        probes = negative_probes(run, spec)
     assert "Actual: status 500" in message
     assert SECRET not in message
     assert "-H 'x-api-key: [REDACTED]'" in message
@@ -483,13 +485,21 @@ def test_a_failure_shows_a_redacted_curl_replay_with_the_body(spec_file: Path) -
     assert [data_argument(curl) for curl in shown] == server.received[: len(shown)]
 
 
+def negative_probes(run: ConformanceRun, spec: Spec) -> tuple[Probe, ...]:
+    evidence = gathered(run, spec, spec.endpoints["chat"], "input:negative")
+    assert isinstance(evidence, BadInput)
+    return evidence.probes
+
+
 def test_input_cases_bounds_the_probes_sent(spec_file: Path) -> None:
     """RunConfig(input_cases=N) sends at most N generated requests per mode."""
     server = ChatServer(json_400, sse_stream)
     with chat_run(spec_file, server, input_cases=3) as run:
         spec = run.specs[0]
         for mode in ("input:negative", "input:positive"):
-            probes = run.transcript(spec, spec.endpoints["chat"], mode).probes
+            evidence = gathered(run, spec, spec.endpoints["chat"], mode)
+            assert isinstance(evidence, BadInput)
+            probes = evidence.probes
             assert 1 <= len(probes) <= 3, mode
     assert 2 <= len(server.received) <= 6
 
@@ -519,7 +529,7 @@ def test_a_replayed_curl_command_gets_the_same_answer(spec_file: Path) -> None:
     server = ChatServer(json_500, sse_stream)
     with chat_run(spec_file, server) as run:
         spec = run.specs[0]
-        probes = run.transcript(spec, spec.endpoints["chat"], "input:negative").probes
+        probes = negative_probes(run, spec)
         sent = list(server.received)
         failing = [
             (probe, body)
@@ -566,18 +576,18 @@ def test_a_curl_replay_sends_the_very_same_body(spec_file: Path, body: bytes) ->
         binding = run.bindings[spec.name]
 
         async def send() -> list[Probe]:
-            async with new_client() as client:
-                probes, _ = await send_probes(
-                    client,
-                    spec,
-                    spec.endpoints["chat"],
-                    binding.target or "",
-                    binding.variables,
-                    [RawCase(body)],
-                    mode="negative",
-                    scale=1.0,
-                    redactor=run.redactor,
-                )
+            session = TargetSession(
+                spec,
+                spec.endpoints["chat"],
+                binding.target or "",
+                binding.variables,
+                1.0,
+                run.redactor,
+            )
+            try:
+                probes, _ = await send_probes(session, [RawCase(body)], "negative")
+            finally:
+                await session.aclose()
             return probes
 
         (probe,) = asyncio.run(send())

@@ -30,10 +30,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from streamconform.engine.keys import KEY_PROBES, QUERY_NAMES, look_alike
+from streamconform.core.outcome import Outcome, Result
 from streamconform.engine.run import ConformanceRun, RunConfig
-from streamconform.engine.verdict import Outcome, Result
 from streamconform.resources import bundled_dir
+from streamconform.scenarios.auth import PROBES, QUERY_NAMES, look_alike
 from streamconform.servers import BackgroundServer
 
 MISSING = "auth.key.missing"
@@ -307,7 +307,7 @@ def test_a_server_comparing_the_whole_key_passes(
     assert results[IN_QUERY].message == "key:in-query: pass"
     # one request per probe, each with the key wrong in its own way; the real key never
     # in the header, and in the query only under every name a key is looked for there
-    assert seen.calls() == [("GET", "/events")] * len(KEY_PROBES)
+    assert seen.calls() == [("GET", "/events")] * len(PROBES)
     keys = sorted(str(k) for _, _, k, _ in seen.requests)
     wrong = ["None", "None", "", GARBLED, look_alike(KEY), KEY[:-1], KEY + "x"]
     assert keys == sorted(wrong)
@@ -676,7 +676,7 @@ def test_the_setup_runs_once_with_the_real_key_and_the_probes_hit_its_resource(
     # the setup first, once for all seven probes and with the real key; the teardown last
     assert seen.calls() == [
         ("POST", "/sessions"),
-        *[("GET", "/sessions/s-1/events")] * len(KEY_PROBES),
+        *[("GET", "/sessions/s-1/events")] * len(PROBES),
         ("DELETE", "/sessions/s-1"),
     ]
     assert seen.requests[0][2] == KEY and seen.requests[-1][2] == KEY
@@ -746,7 +746,7 @@ def test_a_bundled_header_key_spec_runs_its_setup_once_and_passes(target: Target
     assert seen.calls() == [
         ("POST", "/v2/studio/deployment/"),
         ("GET", "/v2/studio/deployment/by-name-and-fid"),
-        *[("POST", "/v2/studio/deployment/prompt/stream")] * len(KEY_PROBES),
+        *[("POST", "/v2/studio/deployment/prompt/stream")] * len(PROBES),
         ("DELETE", "/v2/studio/deployment/"),
     ]
     keys = [key for _, _, key, _ in seen.requests]
@@ -812,7 +812,7 @@ def test_key_probes_of_a_token_stream_go_to_an_open_token_endpoint(target: Targe
         "GET /api/v1/token with the key in the query string" in results[f"{WF}{IN_QUERY}"].message
     )
     # every probe asked for a token; none went to the stream
-    assert seen.calls() == [("GET", "/api/v1/token")] * len(KEY_PROBES)
+    assert seen.calls() == [("GET", "/api/v1/token")] * len(PROBES)
 
 
 def test_key_probes_of_a_token_stream_pass_a_token_endpoint_that_checks_the_key(
@@ -822,7 +822,7 @@ def test_key_probes_of_a_token_stream_pass_a_token_endpoint_that_checks_the_key(
     app = workflow_app(seen, checks_key=True)
     results = run_auth(target, app, [bundled("workflow-stream")], WF_KEYS, select=[f"{WF}auth."])
     assert outcomes(results) == {f"{WF}{c}": PASS for c in CHECKS}
-    assert seen.calls() == [("GET", "/api/v1/token")] * len(KEY_PROBES)
+    assert seen.calls() == [("GET", "/api/v1/token")] * len(PROBES)
 
 
 # -- 10. Secrets -----------------------------------------------------------------------------

@@ -14,10 +14,12 @@ import pytest
 from one_endpoint import spec_of
 
 import streamconform.checks  # noqa: F401  (registers every check)
+from streamconform.capture.recorder import Limits, Recorder
 from streamconform.checks.registry import REGISTRY, Check, Untestable, not_applicable
-from streamconform.engine.recorder import Limits, Recorder
-from streamconform.engine.redact import Redactor
-from streamconform.engine.verdict import Outcome, Result, judge
+from streamconform.core.outcome import Outcome, Result
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import End, Transcript
+from streamconform.engine.verdict import judge
 from streamconform.model.spec import (
     Endpoint,
     EventsSpec,
@@ -26,7 +28,6 @@ from streamconform.model.spec import (
     Level,
     Requirement,
 )
-from streamconform.transcript import End, Transcript
 
 BOM = b"\xef\xbb\xbf"
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gathered import gathered, provoked_as
 from one_endpoint import spec_of
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,11 +27,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 import streamconform.checks  # noqa: F401  (registers every check)
+from streamconform.capture.recorder import Recorder
 from streamconform.checks.registry import REGISTRY, Finding, Untestable
-from streamconform.engine.recorder import Recorder
-from streamconform.engine.redact import Redactor
+from streamconform.core.evidence import primary
+from streamconform.core.outcome import Outcome, Result
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import End, Transcript
 from streamconform.engine.run import ConformanceRun, RunConfig
-from streamconform.engine.verdict import Outcome, Result, judge
+from streamconform.engine.verdict import judge
 from streamconform.model.grammar import parse_grammar
 from streamconform.model.spec import (
     Endpoint,
@@ -42,7 +46,6 @@ from streamconform.model.spec import (
     Level,
 )
 from streamconform.servers import BackgroundServer
-from streamconform.transcript import End, Transcript
 
 TYPE = "schema.type.declared"
 VALID = "schema.event.valid"
@@ -213,7 +216,7 @@ def run_every_way(check_id: str, ep: Endpoint, body: bytes, **kw: Any) -> list[F
     chk = REGISTRY[check_id]
     first: list[Finding] | None = None
     for label, pieces in chunkings(body):
-        found = chk.run(record(ep, pieces, **kw), ep)
+        found = chk.run(provoked_as(chk, ep, record(ep, pieces, **kw)), ep)
         if first is None:
             first = found
         assert found == first, f"{label} changes the findings of {check_id} on {body!r}"
@@ -223,11 +226,12 @@ def run_every_way(check_id: str, ep: Endpoint, body: bytes, **kw: Any) -> list[F
 
 def verdict(check_id: str, ep: Endpoint, body: bytes, *, strict: bool = False, **kw: Any):
     """The graded result of one check on one transcript, as a run reports it."""
+    chk = REGISTRY[check_id]
     return judge(
-        REGISTRY[check_id],
+        chk,
         spec_of(ep),
         ep,
-        record(ep, [body], **kw),
+        provoked_as(chk, ep, record(ep, [body], **kw)),
         target="test",
         strict=strict,
         redactor=Redactor(),
@@ -920,7 +924,9 @@ ONE_R2 = runs(("r1", "start"), ("r2", "token"), ("r1", "done"))
 
 
 def test_filter_variants_are_named_after_their_params() -> None:
-    assert REGISTRY[FILTER].variants(FILTERED) == ["filter:thread_id", "filter:run_id"]
+    scenarios = REGISTRY[FILTER].scenarios
+    assert scenarios is not None
+    assert [s.name for s in scenarios(FILTERED)] == ["filter:thread_id", "filter:run_id"]
 
 
 @pytest.mark.parametrize("variant", ["filter:thread_id", "filter:run_id"])
@@ -960,7 +966,7 @@ def test_a_filter_with_nothing_to_judge_is_untestable(
     """No event, or no captured value to compare with: untestable, never a pass."""
     t = record(FILTERED, [body], captures=captures, variant="filter:thread_id")
     with pytest.raises(Untestable, match=reason):
-        REGISTRY[FILTER].run(t, FILTERED)
+        REGISTRY[FILTER].run(provoked_as(REGISTRY[FILTER], FILTERED, t), FILTERED)
     result = verdict(FILTER, FILTERED, body, captures=captures, variant="filter:thread_id")
     assert result.outcome is Outcome.UNTESTABLE
 
@@ -1053,9 +1059,10 @@ def judge_ordering(
             if captured is not None:
                 (loaded,) = run.specs
                 (endpoint,) = loaded.stream_endpoints
-                variants = REGISTRY[FILTER].variants(endpoint) or []
-                for variant in ["", *variants]:
-                    captured[variant] = run.transcript(loaded, endpoint, variant)
+                scenarios = REGISTRY[FILTER].scenarios
+                names = [s.name for s in scenarios(endpoint)] if scenarios else []
+                for name in ["", *names]:
+                    captured[name] = primary(gathered(run, loaded, endpoint, name))
             return results
         finally:
             run.close()

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gathered import gathered
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -35,14 +36,17 @@ from starlette.routing import Route
 
 import streamconform.checks  # noqa: F401  (registers every check)
 from streamconform.checks.registry import REGISTRY
-from streamconform.engine.redact import Redactor
-from streamconform.engine.resume import RESUME_SCENARIOS
+from streamconform.core.evidence import Resumed
+from streamconform.core.outcome import Outcome, Result
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import End
 from streamconform.engine.run import ConformanceRun, RunConfig
-from streamconform.engine.verdict import Outcome, Result, judge
+from streamconform.engine.verdict import judge
 from streamconform.model.spec import Endpoint, Spec
+from streamconform.scenarios.resume import CUTS
 from streamconform.servers import BackgroundServer
-from streamconform.transcript import End
 
+RESUME_SCENARIOS = [s.name for s in CUTS]
 STITCHED = "resume.stitched.complete"
 UNKNOWN = "resume.cursor.unknown-refused"
 WINDOW = "resume.window.expires"
@@ -658,23 +662,24 @@ def test_the_retry_field_is_honoured_before_each_resume(
     agents = Agents(retry_ms=300)
     with conformance_run(AGENTS, tmp_path, agents.app()) as run:
         spec, endpoint = spec_and_endpoint(run, AGENTS)
-        t = run.transcript(spec, endpoint, scenario)
+        t = gathered(run, spec, endpoint, scenario)
+        assert isinstance(t, Resumed)
         result = judge(
             REGISTRY[STITCHED], spec, endpoint, t, target="test", strict=False, redactor=Redactor()
         )
     assert result.outcome is PASS, result.message
     assert len(t.legs) == resumes + 1
     assert all(leg.retries and leg.retries[0][1] == 300 for leg in t.legs), t.legs
-    waits = [line for line in t.setup_log if "retry:" in line]
-    assert waits == ["retry: 300 received; waited 0.300 s"] * resumes, t.setup_log
+    waits = [line for line in t.primary.setup_log if "retry:" in line]
+    assert waits == ["retry: 300 received; waited 0.300 s"] * resumes, t.primary.setup_log
     assert len(agents.resumes) == resumes
     for cursor, arrived in agents.resumes:
         written = [when for eid, when in agents.writes if eid == cursor and when < arrived]
         assert written, (cursor, agents.writes)
         assert arrived - max(written) >= 0.29, (cursor, arrived - max(written))
     # and the resumed run is whole: the waits changed nothing of what the client got
-    own = [e.id for e in agents.emitted_for(str(t.captures["run"]))]
-    assert [e.id for e in t.events] == own
+    own = [e.id for e in agents.emitted_for(str(t.run))]
+    assert [e.id for e in t.stitched] == own
 
 
 def test_a_resume_that_is_never_answered_fails_in_bounded_time(tmp_path: Path) -> None:
@@ -698,10 +703,10 @@ def test_the_rules_covered_here_are_in_the_reconnection_suite() -> None:
 
 def _stitched_case(stitched: list[tuple[str, str]], baseline: list[tuple[str, str]]):
     """A resumed run (two legs) and its uninterrupted read, as (id, run) pairs."""
+    from streamconform.core.transcript import RequestRecord, Transcript
     from streamconform.decode.events import Event
     from streamconform.model.grammar import parse_grammar
     from streamconform.model.spec import EventsSpec, EventType, Framing, Resumption
-    from streamconform.transcript import RequestRecord, Transcript
 
     def events(pairs: list[tuple[str, str]]) -> tuple[Event, ...]:
         return tuple(
@@ -732,12 +737,16 @@ def _stitched_case(stitched: list[tuple[str, str]], baseline: list[tuple[str, st
         RequestRecord("GET", "u"),
         status=200,
         events=events(stitched),
-        baseline=events(baseline),
-        legs=(leg, leg),
-        captures={"run": "r1"},
         variant="resume:first",
     )
-    return REGISTRY[STITCHED].run(t, endpoint)
+    evidence = Resumed(
+        primary=t,
+        legs=(leg, leg),
+        stitched=events(stitched),
+        independent=events(baseline),
+        run="r1",
+    )
+    return REGISTRY[STITCHED].run(evidence, endpoint)
 
 
 def test_a_cut_connection_that_joined_first_is_judged_from_where_both_were() -> None:
@@ -767,8 +776,8 @@ def test_events_past_an_unfinished_uninterrupted_read_are_not_called_strangers()
     """The independent reader stopped at a capture bound before the run ended: what the
     resumed client got after that reader's last event is not judged against it; an
     event the run did not send before that point still is."""
+    from streamconform.core.transcript import RequestRecord, Transcript
     from streamconform.model import load_spec
-    from streamconform.transcript import RequestRecord, Transcript
 
     spec = load_spec(Path(__file__).resolve().parents[1] / "specs" / "promptfloe.yaml")
     endpoint = spec.endpoints["build"]
@@ -780,17 +789,19 @@ def test_events_past_an_unfinished_uninterrupted_read_are_not_called_strangers()
     ]
     leg = Transcript(spec.name, "build", "ndjson", RequestRecord("GET", "/"), status=200)
 
-    def stitched(events: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> Transcript:
-        return Transcript(
+    def stitched(events: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> Resumed:
+        got = _ndjson_events(*events)
+        first = Transcript(
             spec.name,
             "build",
             "ndjson",
             RequestRecord("GET", "/"),
             status=200,
-            events=_ndjson_events(*events),
-            legs=(leg, leg),
-            baseline=_ndjson_events(*baseline),
+            events=got,
             variant="resume:middle",
+        )
+        return Resumed(
+            primary=first, legs=(leg, leg), stitched=got, independent=_ndjson_events(*baseline)
         )
 
     check = REGISTRY["resume.stitched.complete"]

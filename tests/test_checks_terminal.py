@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gathered import gathered, provoked_as
 from one_endpoint import spec_of
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,15 +28,17 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import streamconform.checks  # noqa: F401  (registers every check)
+from streamconform.capture.recorder import Recorder
 from streamconform.checks.registry import REGISTRY
-from streamconform.engine.recorder import Recorder
-from streamconform.engine.redact import Redactor
+from streamconform.core.evidence import primary
+from streamconform.core.outcome import Outcome, Result
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import End, Transcript
 from streamconform.engine.run import ConformanceRun, RunConfig
-from streamconform.engine.verdict import Outcome, Result, judge
+from streamconform.engine.verdict import judge
 from streamconform.model import load_spec, resolve_variables
 from streamconform.model.spec import Endpoint, EventsSpec, EventType, Failure, Framing
 from streamconform.servers import BackgroundServer, reference_app_for
-from streamconform.transcript import End, Transcript
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESENT = "terminal.event.present"
@@ -168,11 +171,12 @@ def record(story: Story) -> Transcript:
 
 def verdict(check_id: str, story: Story) -> Result:
     """The graded result of one check on one recorded transcript, as a run reports it."""
+    chk = REGISTRY[check_id]
     return judge(
-        REGISTRY[check_id],
+        chk,
         spec_of(story.ep),
         story.ep,
-        record(story),
+        provoked_as(chk, story.ep, record(story)),
         target="test",
         strict=False,
         redactor=Redactor(),
@@ -676,7 +680,7 @@ def run_live(
             results = {case.check.id: run.judge(case) for case in cases}
             (loaded,) = run.specs
             events = loaded.endpoints["events"]
-            transcripts = {v: run.transcript(loaded, events, v) for v in variants}
+            transcripts = {v: primary(gathered(run, loaded, events, v)) for v in variants}
             return Live(results, transcripts)
         finally:
             run.close()

@@ -28,12 +28,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamconform.checks import REGISTRY
-from streamconform.engine.echoes import Echo, find_echoes
+from streamconform.core.echoes import Echo, find_echoes
+from streamconform.core.outcome import Outcome, Result
 from streamconform.engine.run import ConformanceRun, RunConfig
-from streamconform.engine.tokens import expiry_wait, unavailable
-from streamconform.engine.verdict import Outcome, Result
 from streamconform.model.load import load_spec
 from streamconform.model.profile import load_profile
+from streamconform.scenarios.token import EXPIRED, MADE_UP, expiry_wait, unavailable
 from streamconform.servers import BackgroundServer
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "workflow-stream.yaml"
@@ -586,37 +586,35 @@ def test_unavailable_without_a_lifetime_names_the_profile_key(tmp_path: Path) ->
     spec = load_spec(spec_copy(tmp_path, without_expiry))
     stream = spec.endpoints["run_stream"]
     for on_target in (True, False):
-        reason = unavailable(spec, stream, "token:expired", on_target, 1.0)
+        reason = unavailable(spec, stream, EXPIRED, on_target, 1.0)
         assert "gives no token lifetime" in reason
         assert "specs.workflow-stream.auth.stream_token.expiry" in reason
-    assert unavailable(spec, stream, "token:made-up", True, 1.0) == ""
+    assert unavailable(spec, stream, MADE_UP, True, 1.0) == ""
 
 
 def test_unavailable_for_an_assumed_lifetime_on_a_target(tmp_path: Path) -> None:
     spec = load_spec(SPEC)
     stream = spec.endpoints["run_stream"]
-    reason = unavailable(spec, stream, "token:expired", True, 0.002)
+    reason = unavailable(spec, stream, EXPIRED, True, 0.002)
     assert "reference server only" in reason
     assert "specs.workflow-stream.auth.stream_token.expiry" in reason
-    assert unavailable(spec, stream, "token:expired", False, 0.002) == ""
+    assert unavailable(spec, stream, EXPIRED, False, 0.002) == ""
     # a profile that gives the target's lifetime makes it testable there
     profiled = load_profile(write_profile(tmp_path, expiry=30)).apply(spec)
-    assert (
-        unavailable(profiled, profiled.endpoints["run_stream"], "token:expired", True, 0.01) == ""
-    )
+    assert unavailable(profiled, profiled.endpoints["run_stream"], EXPIRED, True, 0.01) == ""
 
 
 def test_unavailable_when_the_wait_is_too_long(tmp_path: Path) -> None:
     spec = load_spec(spec_copy(tmp_path, long_expiry))
     stream = spec.endpoints["run_stream"]
-    reason = unavailable(spec, stream, "token:expired", True, 1.0)
+    reason = unavailable(spec, stream, EXPIRED, True, 1.0)
     assert "660 s" in reason and "not attempted" in reason and "--time-scale" in reason
-    assert unavailable(spec, stream, "token:expired", True, 0.1) == ""  # 66 s is waited
+    assert unavailable(spec, stream, EXPIRED, True, 0.1) == ""  # 66 s is waited
 
 
 def test_unavailable_on_an_endpoint_not_opened_with_a_token() -> None:
     spec = load_spec(SPEC)
-    reason = unavailable(spec, spec.endpoints["run"], "token:expired", False, 1.0)
+    reason = unavailable(spec, spec.endpoints["run"], EXPIRED, False, 1.0)
     assert reason == "the endpoint is not opened with an issued token"
 
 

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from streamconform.core.outcome import Outcome
 from streamconform.engine.run import ConformanceRun, RunConfig
-from streamconform.engine.verdict import Outcome
 from streamconform.errors import TargetError
 from streamconform.servers import BackgroundServer
 

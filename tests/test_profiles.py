@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from streamconform.core.outcome import Outcome
 from streamconform.engine.run import ConformanceRun, RunConfig
-from streamconform.engine.verdict import Outcome
 from streamconform.errors import SpecError
 from streamconform.model import load_spec, resolve_variables
 from streamconform.servers import BackgroundServer, reference_app_for

@@ -9,7 +9,6 @@ and looks for any six characters of it in the output.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator, Iterable
@@ -20,14 +19,16 @@ import pytest
 from one_endpoint import spec_of
 
 import streamconform.checks  # noqa: F401  (registers every check)
+from streamconform.capture.recorder import Recorder
 from streamconform.checks.registry import REGISTRY, Check, Finding
-from streamconform.engine.bad_input import Probe, _send
-from streamconform.engine.recorder import Recorder
-from streamconform.engine.redact import Redactor
-from streamconform.engine.verdict import Outcome, judge
+from streamconform.core.evidence import BadInput, Probe
+from streamconform.core.outcome import Outcome
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import Chunk, RequestRecord, Transcript
+from streamconform.engine.verdict import judge
 from streamconform.model.spec import Endpoint, EventsSpec, EventType, Framing, Level
 from streamconform.report.wire import excerpt, render_transcript
-from streamconform.transcript import Chunk, RequestRecord, Transcript
+from streamconform.scenarios.input import _send
 
 SECRET = "sk-test+SeCrEt/abc=xyz"
 FRAGMENT = 6
@@ -259,7 +260,7 @@ def test_a_long_replay_command_is_kept_whole() -> None:
         chk,
         spec_of(SSE),
         SSE,
-        dataclasses.replace(t, probes=(probe,)),
+        BadInput(primary=t, probes=(probe,)),
         target="t",
         strict=False,
         redactor=Redactor([SECRET]),

@@ -23,13 +23,13 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
+from streamconform.core.transcript import End
 from streamconform.decode import Event, NDJSONDecoder, SSEDecoder
-from streamconform.engine.requests import MIN_BOUND
 from streamconform.engine.run import ConformanceRun, RunConfig
 from streamconform.model import EventsSpec, Spec, load_spec, resolve_variables
+from streamconform.model.timing import MIN_BOUND
 from streamconform.servers import LOOPBACK, BackgroundServer, reference_app_for
 from streamconform.servers.workflow_stream import OUTPUT
-from streamconform.transcript import End
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS_DIR = ROOT / "specs"

@@ -18,21 +18,23 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from gathered import provoked_as
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 import streamconform.checks  # noqa: F401  (registers every check)
+from streamconform.capture.recorder import Recorder
 from streamconform.checks.registry import REGISTRY, not_applicable
-from streamconform.engine.recorder import Recorder
-from streamconform.engine.redact import Redactor
+from streamconform.core.outcome import Outcome
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import End, Transcript
 from streamconform.engine.run import ConformanceRun, RunConfig
-from streamconform.engine.verdict import Outcome, judge
+from streamconform.engine.verdict import judge
 from streamconform.model import load_spec
 from streamconform.model.spec import Endpoint, Spec
 from streamconform.servers import BackgroundServer
-from streamconform.transcript import End, Transcript
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 SUITES = ("framing", "ordering")
@@ -387,13 +389,16 @@ def judge_pure(
     for chk in REGISTRY.values():
         if chk.suite not in SUITES or endpoint.framing not in chk.framings:
             continue
-        variants = (chk.variants(endpoint) if chk.variants else None) or [""]
+        variants = [s.name for s in chk.scenarios(endpoint)] if chk.scenarios else []
+        variants = variants or [""]
         results = [
             judge(
                 chk,
                 spec,
                 endpoint,
-                plain if not v else record(endpoint, media_type, pieces, v),
+                plain
+                if not v
+                else provoked_as(chk, endpoint, record(endpoint, media_type, pieces, v)),
                 target="transcript",
                 strict=False,
                 redactor=Redactor(),

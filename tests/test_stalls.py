@@ -16,15 +16,15 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 import streamconform.checks  # noqa: F401  (registers every check)
+from streamconform.capture.recorder import Recorder
+from streamconform.capture.session import TargetSession
+from streamconform.capture.stream import capture_stream
 from streamconform.checks.registry import REGISTRY, Untestable
-from streamconform.engine.capture import capture_stream
-from streamconform.engine.recorder import Recorder
-from streamconform.engine.redact import Redactor
-from streamconform.engine.requests import new_client
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import End
 from streamconform.model import load_spec
 from streamconform.model.spec import Endpoint, Framing
 from streamconform.servers import BackgroundServer
-from streamconform.transcript import End
 
 INCREMENTAL = REGISTRY["stream.delivery.incremental"]
 BOUNDS = REGISTRY["stream.bounds.respected"]
@@ -94,12 +94,13 @@ async def test_a_held_up_event_loop_is_noted_and_not_blamed(tmp_path: Path) -> N
         time.sleep(0.6)  # the whole loop is blocked, as a loaded machine would block it
 
     with BackgroundServer(paced_app()) as server:
-        async with new_client() as client:
+        session = TargetSession(spec, endpoint, server.url, {}, 1.0, Redactor())
+        try:
             blocker = asyncio.create_task(hold_up())
-            t = await capture_stream(
-                client, spec, endpoint, server.url, {}, scale=1.0, redactor=Redactor()
-            )
+            t = await capture_stream(session)
             await blocker
+        finally:
+            await session.aclose()
     assert any(length >= 0.5 for _, length in t.stalls), t.stalls
     # the server kept pacing in its own thread while we were blocked, so the events bunched:
     # without the stall record this correct server would have been called buffered

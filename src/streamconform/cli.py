@@ -18,15 +18,16 @@ from typing import TextIO
 
 import pytest
 
+from streamconform.core.outcome import Outcome
 from streamconform.engine.baseline import load_baseline, render_baseline
 from streamconform.engine.run import ConformanceRun, RunConfig, parse_assignments
-from streamconform.engine.tokens import DEFAULT_RACE
-from streamconform.engine.verdict import Outcome, effective_level
+from streamconform.engine.verdict import effective_level
 from streamconform.errors import SpecError, StreamConformError
 from streamconform.report.compare import compare
 from streamconform.report.progress import PROGRESS_STYLES
 from streamconform.report.summary import load_summary, results_in
 from streamconform.resources import bundled_dir
+from streamconform.scenarios.token import DEFAULT_RACE
 
 __all__ = ["main"]
 

@@ -16,15 +16,15 @@ from typing import Any, TextIO
 import allure
 import pytest
 
+from streamconform.core.outcome import Outcome, Result
 from streamconform.engine.baseline import Baseline, Gate, load_baseline
 from streamconform.engine.run import Case, ConformanceRun, RunConfig, parse_assignments
-from streamconform.engine.tokens import DEFAULT_RACE
-from streamconform.engine.verdict import Outcome, Result
 from streamconform.errors import SpecError, StreamConformError
 from streamconform.report.html import write_html
 from streamconform.report.progress import PROGRESS_STYLES, Progress
 from streamconform.report.summary import build_summary, write_summary
 from streamconform.report.wire import render_transcript
+from streamconform.scenarios.token import DEFAULT_RACE
 
 _RUN = pytest.StashKey[ConformanceRun]()
 _REPORTER = pytest.StashKey["ResultsReporter"]()

@@ -12,18 +12,19 @@ from collections.abc import Iterator
 
 from streamconform.checks.refusals import body_text, is_accepted, refusal_findings
 from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.core.transcript import End, Transcript
 from streamconform.model.spec import Endpoint, Level
-from streamconform.transcript import End, Transcript
+from streamconform.scenarios import auth as keys
 
 RFC9110_401 = "https://www.rfc-editor.org/rfc/rfc9110#name-401-unauthorized"
 RFC6750_URI = "https://www.rfc-editor.org/rfc/rfc6750#section-2.3"
 _WHY = {
-    "key:missing": "no API key",
-    "key:empty": "an empty API key",
-    "key:garbled": "a garbled API key",
-    "key:look-alike": "a look-alike key nobody issued",
-    "key:truncated": "the key less its last character",
-    "key:extended": "the key with one more character",
+    keys.MISSING.name: "no API key",
+    keys.EMPTY.name: "an empty API key",
+    keys.GARBLED.name: "a garbled API key",
+    keys.LOOK_ALIKE.name: "a look-alike key nobody issued",
+    keys.TRUNCATED.name: "the key less its last character",
+    keys.EXTENDED.name: "the key with one more character",
 }
 
 
@@ -50,7 +51,7 @@ def _refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_takes_key,
     needs_stream=False,
-    variants=lambda ep: ["key:missing"],
+    scenarios=lambda ep: [keys.MISSING],
 )
 def key_missing(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     yield from _refused(t, ep)
@@ -66,7 +67,7 @@ def key_missing(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_takes_key,
     needs_stream=False,
-    variants=lambda ep: ["key:empty", "key:garbled"],
+    scenarios=lambda ep: [keys.EMPTY, keys.GARBLED],
 )
 def key_malformed(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     yield from _refused(t, ep)
@@ -84,7 +85,7 @@ def key_malformed(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_takes_key,
     needs_stream=False,
-    variants=lambda ep: ["key:look-alike", "key:truncated", "key:extended"],
+    scenarios=lambda ep: [keys.LOOK_ALIKE, keys.TRUNCATED, keys.EXTENDED],
 )
 def key_wrong(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     yield from _refused(t, ep)
@@ -101,7 +102,7 @@ def key_wrong(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC6750_URI,
     applies=_takes_key,
     needs_stream=False,
-    variants=lambda ep: ["key:in-query"],
+    scenarios=lambda ep: [keys.IN_QUERY],
 )
 def key_in_query(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     if t.end is End.SETUP_FAILED:

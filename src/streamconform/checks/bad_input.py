@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 from streamconform.checks.http import media_type
 from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.core.evidence import BadInput
 from streamconform.model.spec import Endpoint, Level
-from streamconform.transcript import Transcript
+from streamconform.scenarios.input import INVALID, VALID
 
 RFC9110_400 = "https://www.rfc-editor.org/rfc/rfc9110#name-400-bad-request"
 _REFUSED = (400, 422)
@@ -45,9 +46,9 @@ def _is_json(content_type: str) -> bool:
     reference=RFC9110_400,
     applies=_breakable_input,
     needs_stream=False,
-    variants=lambda ep: ["input:negative"],
+    scenarios=lambda ep: [INVALID],
 )
-def invalid_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+def invalid_refused(t: BadInput, ep: Endpoint) -> Iterator[Finding]:
     if not t.probes:
         raise Untestable("the schemas allow no invalid request to be generated")
     bad = 0
@@ -78,9 +79,9 @@ def invalid_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_400,
     applies=_has_input_schema,
     needs_stream=False,
-    variants=lambda ep: ["input:positive"],
+    scenarios=lambda ep: [VALID],
 )
-def valid_accepted(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+def valid_accepted(t: BadInput, ep: Endpoint) -> Iterator[Finding]:
     if not t.probes:
         raise Untestable("no valid request could be generated")
     allowed = set(ep.success) | {e.status for e in ep.errors}

@@ -6,8 +6,8 @@ import math
 from collections.abc import Iterator
 
 from streamconform.checks.registry import Finding, Untestable, check, from_notes
+from streamconform.core.transcript import End, Transcript
 from streamconform.model.spec import Endpoint, Level
-from streamconform.transcript import End, Transcript
 
 # A burst is events that arrive within this many seconds of the last one.
 BURST_WINDOW = 0.05

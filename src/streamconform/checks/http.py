@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from streamconform.checks.registry import Finding, check
+from streamconform.core.transcript import End, Transcript
 from streamconform.model.spec import Endpoint, Framing, Level
-from streamconform.transcript import End, Transcript
 
 RFC9110 = "https://www.rfc-editor.org/rfc/rfc9110"
 RFC9111 = "https://www.rfc-editor.org/rfc/rfc9111"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from streamconform.checks.registry import Finding, check, from_notes
+from streamconform.core.transcript import Transcript
 from streamconform.model.spec import Endpoint, Framing, Level
-from streamconform.transcript import Transcript
 
 _NDJSON = {Framing.NDJSON}
 NDJSON_SPEC = "https://github.com/ndjson/ndjson-spec"

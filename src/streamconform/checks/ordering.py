@@ -11,10 +11,12 @@ from typing import Any
 from jsonschema.exceptions import best_match
 
 from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
+from streamconform.core.evidence import Provoked
+from streamconform.core.transcript import Transcript
 from streamconform.decode.events import Event
 from streamconform.formats import parse_rfc3339, schema_validator
-from streamconform.model.spec import Endpoint, EventsSpec, Level
-from streamconform.transcript import Transcript
+from streamconform.model.spec import Endpoint, EventsSpec, Filter, Level
+from streamconform.scenarios.stream import filters
 
 RFC3339 = "https://www.rfc-editor.org/rfc/rfc3339#section-5.6"
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/json-schema-validation"
@@ -328,10 +330,11 @@ def timestamp_monotonic(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         match it, while other events are being produced.""",
     reference="https://www.rfc-editor.org/rfc/rfc9110#name-query",
     applies=_has_filters,
-    variants=lambda ep: [f.name for f in ep.events.filters] if ep.events else [],
+    scenarios=filters,
 )
-def filter_matching(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    flt = next(f for f in _rules(ep).filters if f.name == t.variant)
+def filter_matching(ev: Provoked, ep: Endpoint) -> Iterator[Finding]:
+    t, flt = ev.primary, ev.subject
+    assert isinstance(flt, Filter)
     wanted = t.captures.get(flt.equals)
     if wanted is None:
         raise Untestable(f"the filter's setup did not capture {flt.equals!r}")

@@ -9,16 +9,12 @@ from collections.abc import Iterator
 
 from streamconform.checks.ordering import event_id
 from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
+from streamconform.core.evidence import Resumed
+from streamconform.core.transcript import End, Transcript
 from streamconform.decode.events import Event
-from streamconform.engine.resume import (
-    BAD_CURSORS,
-    FILTERED,
-    RESUME_SCENARIOS,
-    SUBSCRIBERS,
-    WINDOW,
-)
 from streamconform.model.spec import Endpoint, Level
-from streamconform.transcript import End, Transcript
+from streamconform.scenarios import resume
+from streamconform.scenarios.registry import Scenario
 
 WHATWG_RECONNECT = (
     "https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header"
@@ -31,11 +27,9 @@ def _resumable(ep: Endpoint) -> str | None:
     return None
 
 
-def _scenarios(ep: Endpoint) -> list[str]:
+def _cut_and_resumed(ep: Endpoint) -> list[Scenario]:
     """Every cut-and-resume scenario, plus one per filter where resuming keeps the URL."""
-    resume = ep.events.resume if ep.events else None
-    filters = ep.events.filters if ep.events and resume and resume.via == "last-event-id" else ()
-    return [*RESUME_SCENARIOS, *(FILTERED + f.param for f in filters)]
+    return [*resume.CUTS, *resume.filtered(ep)]
 
 
 def _has_window(ep: Endpoint) -> str | None:
@@ -45,9 +39,9 @@ def _has_window(ep: Endpoint) -> str | None:
     return None
 
 
-def _untestable_marker(t: Transcript) -> None:
-    if "untestable" in t.captures:
-        raise Untestable(str(t.captures["untestable"]))
+def _not_waited(ev: Resumed) -> None:
+    if ev.not_waited:
+        raise Untestable(ev.not_waited)
 
 
 @check(
@@ -63,17 +57,18 @@ def _untestable_marker(t: Transcript) -> None:
     reference=WHATWG_RECONNECT,
     framings=EVENT_STREAMS,
     applies=_resumable,
-    variants=lambda ep: _scenarios(ep),
+    scenarios=_cut_and_resumed,
 )
-def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    _untestable_marker(t)
+def stitched_complete(ev: Resumed, ep: Endpoint) -> Iterator[Finding]:
+    _not_waited(ev)
     rules = ep.events
     assert rules is not None and rules.resume is not None
-    if not t.legs:
+    t = ev.primary
+    if not ev.legs:
         raise Untestable(f"no connection was made ({t.end.value}: {t.end_detail})")
-    if len(t.legs) < 2:
-        raise Untestable(f"the run ended before the planned cut ({t.legs[0].end.value})")
-    for number, leg in enumerate(t.legs[1:], 2):
+    if len(ev.legs) < 2:
+        raise Untestable(f"the run ended before the planned cut ({ev.legs[0].end.value})")
+    for number, leg in enumerate(ev.legs[1:], 2):
         if leg.status is None:
             yield Finding(
                 "an answer to the resume",
@@ -85,18 +80,18 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
                 "the rest of the run", f"connection {number} answered status {leg.status}"
             )
             return
-    run = t.captures.get("run")
+    run = ev.run
 
     def of_run(event: Event) -> bool:
         return not rules.key_field or rules.run_of(event) == run
 
-    others = [e for e in t.events if not of_run(e)]
+    others = [e for e in ev.stitched if not of_run(e)]
     if others:
         yield Finding(
             "only the run's own events",
             f"{len(others)} events of other runs, first id {event_id(rules, others[0])!r}",
         )
-    own = [e for e in t.events if of_run(e)]
+    own = [e for e in ev.stitched if of_run(e)]
     keys = [(event_id(rules, e), e.data) for e in own]
     # an event twice is a repeat whenever the independent reader joined: judged on all
     seen: set[tuple[str | None, str]] = set()
@@ -104,7 +99,7 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         if item in seen:
             yield Finding("each event once", f"{rules.label(event)} id {item[0]!r} came twice")
         seen.add(item)
-    expected = [(event_id(rules, e), e.data) for e in t.baseline]
+    expected = [(event_id(rules, e), e.data) for e in ev.independent]
     # the cut connection and the uninterrupted reader may join a live run a moment apart:
     # both are judged from the first event both have
     if keys and expected and keys[0] in expected:
@@ -119,7 +114,7 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         )
     wanted = set(expected)
     judged = keys
-    if expected and not any(rules.is_terminal(rules.label(e)) for e in t.baseline):
+    if expected and not any(rules.is_terminal(rules.label(e)) for e in ev.independent):
         # the uninterrupted reader stopped (a capture bound) before the run ended: what
         # came after its last event cannot be told apart from events the run never sent
         if expected[-1] not in keys:
@@ -137,15 +132,15 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     if rules.grammar is not None:
         # by Last-Event-ID the run was started before the first connection: a fragment
         matcher = rules.grammar.matcher(fragment=rules.resume.via == "last-event-id")
-        for event in t.events:
+        for event in ev.stitched:
             if not matcher.feed(rules.label(event) or "(no type)"):
                 yield Finding(
                     "an order the grammar allows",
                     f"{rules.label(event)} where the run could not go on",
                 )
                 break
-    terminals = [e for e in t.events if rules.is_terminal(rules.label(e))]
-    if len(terminals) != 1 and any(rules.is_terminal(rules.label(e)) for e in t.baseline):
+    terminals = [e for e in ev.stitched if rules.is_terminal(rules.label(e))]
+    if len(terminals) != 1 and any(rules.is_terminal(rules.label(e)) for e in ev.independent):
         yield Finding("exactly one terminal event", f"{len(terminals)} terminal events")
 
 
@@ -160,7 +155,7 @@ def stitched_complete(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     framings=EVENT_STREAMS,
     applies=_resumable,
     needs_stream=False,
-    variants=lambda ep: list(BAD_CURSORS),
+    scenarios=lambda ep: resume.BAD_CURSORS,
 )
 def unknown_cursor_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     rules = ep.events
@@ -188,10 +183,11 @@ def unknown_cursor_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     framings=EVENT_STREAMS,
     applies=_has_window,
     needs_stream=False,
-    variants=lambda ep: [WINDOW],
+    scenarios=lambda ep: [resume.AFTER_WINDOW],
 )
-def window_expires(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    _untestable_marker(t)
+def window_expires(ev: Resumed, ep: Endpoint) -> Iterator[Finding]:
+    _not_waited(ev)
+    t = ev.primary
     rules = ep.events
     assert rules is not None and rules.resume is not None and rules.resume.expired
     status = rules.resume.expired["status"]
@@ -212,15 +208,16 @@ def window_expires(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=WHATWG_RECONNECT,
     framings=EVENT_STREAMS,
     applies=_resumable,
-    variants=lambda ep: [SUBSCRIBERS],
+    scenarios=lambda ep: [resume.SUBSCRIBERS],
 )
-def subscribers_agree(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+def subscribers_agree(ev: Resumed, ep: Endpoint) -> Iterator[Finding]:
     rules = ep.events
     assert rules is not None
-    if len(t.legs) != 2:
+    if len(ev.legs) != 2:
+        t = ev.primary
         raise Untestable(f"two subscribers could not be opened ({t.end.value}: {t.end_detail})")
-    first = [(event_id(rules, e), e.data) for e in t.events]
-    second = [(event_id(rules, e), e.data) for e in t.baseline]
+    first = [(event_id(rules, e), e.data) for e in ev.stitched]
+    second = [(event_id(rules, e), e.data) for e in ev.independent]
     if not first or not second:
         raise Untestable("a subscriber received none of the run's events")
     # one may have connected a moment before the other: compare from where both were reading

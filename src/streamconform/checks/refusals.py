@@ -10,9 +10,9 @@ from jsonschema.exceptions import best_match
 
 from streamconform.checks.http import FRAMING_MEDIA, media_type
 from streamconform.checks.registry import Finding, Untestable
+from streamconform.core.transcript import End, Transcript
 from streamconform.formats import schema_validator
 from streamconform.model.spec import Endpoint, Framing
-from streamconform.transcript import End, Transcript
 
 __all__ = ["body_text", "is_accepted", "refusal_findings"]
 

@@ -1,17 +1,22 @@
 """The one registry of checks, filled by the `@check` decorator.
 
-A check is a pure function `(transcript, endpoint) -> findings`: no I/O, no clock, no
+A check is a pure function `(evidence, endpoint) -> findings`: no I/O, no clock, no
 raising for target misbehaviour. No findings means pass. A check that cannot judge
-this transcript raises Untestable with the reason.
+this evidence raises Untestable with the reason. A check judges the endpoint's plain
+stream (a Transcript) unless it names the scenarios it judges, by their objects; it then
+gets each scenario's evidence in turn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from streamconform.core.finding import Finding, Untestable
+from streamconform.core.transcript import Transcript
 from streamconform.model.spec import Endpoint, Framing, Level
-from streamconform.transcript import Transcript
+from streamconform.scenarios.registry import Scenario
 
 __all__ = [
     "ALL_FRAMINGS",
@@ -30,27 +35,15 @@ EVENT_STREAMS = frozenset({Framing.SSE, Framing.NDJSON})  # a text stream has no
 WHATWG_SSE = "https://html.spec.whatwg.org/multipage/server-sent-events.html"
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One way the target broke a check: what was acceptable, what arrived, and where."""
-
-    expected: str
-    actual: str
-    offset: int | None = None
-    event_index: int | None = None
-
-
 def from_notes(t: Transcript, kind: str, expected: str) -> Iterator[Finding]:
     """One finding per decoder note of a kind: the note says what arrived and where."""
     for note in t.notes_of(kind):
         yield Finding(expected, note.detail, note.offset, note.event_index)
 
 
-class Untestable(Exception):
-    """The transcript holds nothing this check can judge (reported, never passed)."""
-
-
-CheckFunc = Callable[[Transcript, Endpoint], Iterable[Finding]]
+# the evidence type is the one its scenarios yield: a Transcript unless it names scenarios
+CheckFunc = Callable[[Any, Endpoint], Iterable[Finding]]
+Scenarios = Callable[[Endpoint], Sequence[Scenario]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +61,14 @@ class Check:
     applies: Callable[[Endpoint], str | None] | None = None
     needs_stream: bool = True
     level_for: Callable[[Endpoint], Level] | None = None
-    variants: Callable[[Endpoint], list[str]] | None = None
+    scenarios: Scenarios | None = None
 
     def level_at(self, endpoint: Endpoint) -> Level:
         """The check's level on an endpoint (a spec can soften some, e.g. open types)."""
         return self.level_for(endpoint) if self.level_for else self.level
 
-    def run(self, transcript: Transcript, endpoint: Endpoint) -> list[Finding]:
-        return list(self.func(transcript, endpoint))
+    def run(self, evidence: object, endpoint: Endpoint) -> list[Finding]:
+        return list(self.func(evidence, endpoint))
 
 
 REGISTRY: dict[str, Check] = {}
@@ -93,12 +86,12 @@ def check(
     applies: Callable[[Endpoint], str | None] | None = None,
     needs_stream: bool = True,
     level_for: Callable[[Endpoint], Level] | None = None,
-    variants: Callable[[Endpoint], list[str]] | None = None,
+    scenarios: Scenarios | None = None,
 ) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check function under a rule id; a duplicate id is an import-time error.
 
-    `variants` names extra captures of the endpoint (filters) the check judges, one by one,
-    instead of the plain capture.
+    `scenarios` names the scenarios the check judges, one by one, instead of the plain
+    capture.
     """
 
     def register(func: CheckFunc) -> CheckFunc:
@@ -116,7 +109,7 @@ def check(
             applies=applies,
             needs_stream=needs_stream,
             level_for=level_for,
-            variants=variants,
+            scenarios=scenarios,
         )
         return func
 

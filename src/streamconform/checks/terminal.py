@@ -10,10 +10,12 @@ from jsonschema.exceptions import best_match
 
 from streamconform.checks.refusals import refusal_findings
 from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
+from streamconform.core.evidence import Provoked
+from streamconform.core.transcript import End, Transcript
 from streamconform.decode.events import Event
 from streamconform.formats import schema_validator
-from streamconform.model.spec import Endpoint, EventsSpec, Level
-from streamconform.transcript import End, Transcript
+from streamconform.model.spec import Endpoint, ErrorCase, EventsSpec, Failure, Level
+from streamconform.scenarios.stream import OVERRUN, errors, failures
 
 RFC9110_STATUS = "https://www.rfc-editor.org/rfc/rfc9110#name-status-codes"
 
@@ -179,12 +181,12 @@ def stream_stays_open(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
     framings=EVENT_STREAMS,
     applies=_has_failures,
-    variants=lambda ep: [f.name for f in ep.events.failures] if ep.events else [],
+    scenarios=failures,
 )
-def failure_reported(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+def failure_reported(ev: Provoked, ep: Endpoint) -> Iterator[Finding]:
     rules = ep.events
-    assert rules is not None
-    failure = next(f for f in rules.failures if f.name == t.variant)
+    t, failure = ev.primary, ev.subject
+    assert rules is not None and isinstance(failure, Failure)
     terminals = _terminals(t, rules)
     wanted = f"the failure's terminal event, {failure.terminal}"
     if not terminals:
@@ -227,12 +229,12 @@ def failure_reported(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_STATUS,
     applies=_has_errors,
     needs_stream=False,
-    variants=lambda ep: ep.error_variant_names(),
+    scenarios=errors,
 )
-def error_documented(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    status = int(t.variant.split(":", 1)[1])
-    case = next(e for e in ep.errors if e.status == status)
-    yield from refusal_findings(t, ep, (status,), case.when)
+def error_documented(ev: Provoked, ep: Endpoint) -> Iterator[Finding]:
+    case = ev.subject
+    assert isinstance(case, ErrorCase)
+    yield from refusal_findings(ev.primary, ep, (case.status,), case.when)
 
 
 @check(
@@ -244,9 +246,10 @@ def error_documented(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         the server by then (in the run's time scale, with the suite's tolerance).""",
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
     applies=_has_overrun,
-    variants=lambda ep: ["overrun"],
+    scenarios=lambda ep: [OVERRUN],
 )
-def ends_by_max_duration(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+def ends_by_max_duration(ev: Provoked, ep: Endpoint) -> Iterator[Finding]:
+    t = ev.primary
     if t.end is End.MAX_DURATION:
         yield Finding(
             f"the server ends the stream within {ep.timing.max_duration:g} s (scaled)",

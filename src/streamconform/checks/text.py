@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Iterator
 
 from streamconform.checks.registry import Finding, check
+from streamconform.core.transcript import Transcript
 from streamconform.decode.events import NOT_JSON, parse_json
 from streamconform.model.spec import Endpoint, Framing, Level
-from streamconform.transcript import Transcript
 
 _SSE_FIELD = re.compile(r"(data|event|id|retry):")
 _SDK_PART = re.compile(r"[0-9a-z]:([\"{\[].*)")  # AI SDK data-stream parts such as 0:"text"

@@ -17,18 +17,20 @@ from jsonschema.exceptions import best_match
 from streamconform.checks.http import cache_directives
 from streamconform.checks.refusals import body_text, is_accepted, refusal_findings
 from streamconform.checks.registry import Finding, Untestable, check
-from streamconform.engine.flows import resolve_pointer
+from streamconform.core.evidence import TokenTrial
+from streamconform.core.pointer import resolve_pointer
+from streamconform.core.transcript import End, Transcript
 from streamconform.formats import schema_validator
 from streamconform.model.spec import Credentials, Endpoint, Level
-from streamconform.transcript import End, Transcript
+from streamconform.scenarios import token as tokens
 
 RFC9110_401 = "https://www.rfc-editor.org/rfc/rfc9110#name-401-unauthorized"
 RFC9111_NO_STORE = "https://www.rfc-editor.org/rfc/rfc9111#name-no-store-2"
 RFC6749_TOKEN = "https://www.rfc-editor.org/rfc/rfc6749#section-10.3"
 _FORGED = {
-    "token:made-up": "a look-alike token nobody issued",
-    "token:empty": "an empty token",
-    "token:missing": "no token",
+    tokens.MADE_UP.name: "a look-alike token nobody issued",
+    tokens.EMPTY.name: "an empty token",
+    tokens.MISSING.name: "no token",
 }
 
 
@@ -57,9 +59,9 @@ def _credentials(ep: Endpoint) -> Credentials:
     return ep.credentials
 
 
-def _first_stream(t: Transcript) -> Transcript:
+def _first_stream(ev: TokenTrial) -> Transcript:
     """The leg that opened a stream with the token, which must have worked."""
-    first = t.legs[0] if t.legs else None
+    first = ev.legs[0] if ev.legs else None
     if first is None or not first.opened:
         status = f"status {first.status}" if first and first.status else "no stream"
         detail = f": {first.end_detail}" if first and first.end_detail else ""
@@ -78,9 +80,10 @@ def _first_stream(t: Transcript) -> Transcript:
     reference=RFC6749_TOKEN,
     applies=_issued,
     needs_stream=False,
-    variants=lambda ep: ["token:issue"],
+    scenarios=lambda ep: [tokens.ISSUE],
 )
-def issue_answer(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+def issue_answer(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
+    t = ev.primary
     credentials = _credentials(ep)
     issuer, step = credentials.issuer, credentials.issue_step
     assert issuer is not None and step is not None
@@ -125,9 +128,10 @@ def issue_answer(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9111_NO_STORE,
     applies=_issued,
     needs_stream=False,
-    variants=lambda ep: ["token:issue"],
+    scenarios=lambda ep: [tokens.ISSUE],
 )
-def issue_no_store(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+def issue_no_store(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
+    t = ev.primary
     if not is_accepted(t):
         raise Untestable(f"the token endpoint issued no token (status {t.status})")
     directives, shown = cache_directives(t)
@@ -145,12 +149,12 @@ def issue_no_store(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_single_use,
     needs_stream=False,
-    variants=lambda ep: ["token:reuse-after-end"],
+    scenarios=lambda ep: [tokens.REUSE_AFTER_END],
 )
-def reuse_after_end(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    first = _first_stream(t)
+def reuse_after_end(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
+    first = _first_stream(ev)
     why = f"the token already opened a stream, which ended by {first.end.value}"
-    yield from refusal_findings(t, ep, (401,), why)
+    yield from refusal_findings(ev.primary, ep, (401,), why)
 
 
 @check(
@@ -164,13 +168,13 @@ def reuse_after_end(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_single_use,
     needs_stream=False,
-    variants=lambda ep: ["token:reuse-while-streaming"],
+    scenarios=lambda ep: [tokens.REUSE_WHILE_STREAMING],
 )
-def reuse_while_streaming(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    _first_stream(t)
-    if not t.captures.get("overlap"):
+def reuse_while_streaming(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
+    _first_stream(ev)
+    if not ev.overlap:
         raise Untestable("the first stream ended before the second use was answered (3 tries)")
-    yield from refusal_findings(t, ep, (401,), "the token's first stream is still open")
+    yield from refusal_findings(ev.primary, ep, (401,), "the token's first stream is still open")
 
 
 @check(
@@ -184,12 +188,12 @@ def reuse_while_streaming(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_single_use,
     needs_stream=False,
-    variants=lambda ep: ["token:race"],
+    scenarios=lambda ep: [tokens.RACE],
 )
-def race(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    legs = t.legs or (t,)
+def race(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
+    legs = ev.legs or (ev.primary,)
     if all(leg.end is End.SETUP_FAILED for leg in legs):
-        raise Untestable(f"the race could not be prepared: {t.end_detail}")
+        raise Untestable(f"the race could not be prepared: {ev.primary.end_detail}")
     statuses = Counter("none" if leg.status is None else str(leg.status) for leg in legs)
     tally = ", ".join(f"{status} x{n}" for status, n in sorted(statuses.items()))
     opened = sum(1 for leg in legs if is_accepted(leg))
@@ -218,13 +222,12 @@ def race(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_issued,
     needs_stream=False,
-    variants=lambda ep: ["token:expired"],
+    scenarios=lambda ep: [tokens.EXPIRED],
 )
-def expiry(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+def expiry(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
     lifetime = _credentials(ep).scheme.expiry
-    waited = t.captures.get("waited")
-    why = f"the token was sent {waited} s after issue; its lifetime is {lifetime:g} s, scaled"
-    yield from refusal_findings(t, ep, (401,), why)
+    why = f"the token was sent {ev.waited} s after issue; its lifetime is {lifetime:g} s, scaled"
+    yield from refusal_findings(ev.primary, ep, (401,), why)
 
 
 @check(
@@ -238,9 +241,10 @@ def expiry(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_issued,
     needs_stream=False,
-    variants=lambda ep: list(_FORGED),
+    scenarios=lambda ep: [tokens.MADE_UP, tokens.EMPTY, tokens.MISSING],
 )
-def forged_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
+def forged_refused(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
+    t = ev.primary
     yield from refusal_findings(t, ep, (401,), _FORGED[t.variant])
 
 
@@ -255,10 +259,10 @@ def forged_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_issued,
     needs_stream=False,
-    variants=lambda ep: ["token:api-key"],
+    scenarios=lambda ep: [tokens.API_KEY],
 )
-def api_key_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    yield from refusal_findings(t, ep, (401,), "the API key in the token's place")
+def api_key_refused(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
+    yield from refusal_findings(ev.primary, ep, (401,), "the API key in the token's place")
 
 
 @check(
@@ -272,11 +276,13 @@ def api_key_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC9110_401,
     applies=_bound,
     needs_stream=False,
-    variants=lambda ep: ["token:elsewhere"],
+    scenarios=lambda ep: [tokens.ELSEWHERE],
 )
-def binding(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    where = ", ".join(t.captures.get("elsewhere", ()))
-    yield from refusal_findings(t, ep, (401, 403), f"a fresh token sent with another {where}")
+def binding(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
+    where = ", ".join(ev.elsewhere)
+    yield from refusal_findings(
+        ev.primary, ep, (401, 403), f"a fresh token sent with another {where}"
+    )
 
 
 @check(
@@ -290,11 +296,11 @@ def binding(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     reference=RFC6749_TOKEN,
     applies=_issued,
     needs_stream=False,
-    variants=lambda ep: ["token:reuse-after-end", "token:made-up"],
+    scenarios=lambda ep: [tokens.REUSE_AFTER_END, tokens.MADE_UP],
 )
-def not_echoed(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    scheme = _credentials(ep).scheme.name
-    answers = [leg for leg in (*t.legs, t) if leg.end is not End.SETUP_FAILED]
+def not_echoed(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
+    scheme, t = _credentials(ep).scheme.name, ev.primary
+    answers = [leg for leg in ev.transcripts() if leg.end is not End.SETUP_FAILED]
     if not answers:
         raise Untestable(f"no request could be sent: {t.end_detail}")
     seen: set[tuple[int, str]] = set()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from streamconform.engine.verdict import Outcome, Result
+from streamconform.core.outcome import Outcome, Result
 from streamconform.model.load import load_yaml, validate_tree
 
 __all__ = ["Baseline", "Entry", "Gate", "load_baseline", "render_baseline"]

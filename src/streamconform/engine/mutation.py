@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streamconform.core.outcome import Outcome
 from streamconform.engine.run import ConformanceRun, RunConfig, spec_files
-from streamconform.engine.verdict import Outcome
 from streamconform.model import load_spec
 from streamconform.servers.faults import Fault, faults_for
 

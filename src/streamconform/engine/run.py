@@ -10,47 +10,36 @@ import asyncio
 import itertools
 import os
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from streamconform.capture.recorder import Limits
+from streamconform.capture.session import ScenarioSettings, TargetSession
 from streamconform.checks import REGISTRY, Check, not_applicable
-from streamconform.engine.bad_input import Probe, draw_cases, send_probes
-from streamconform.engine.capture import capture_stream
-from streamconform.engine.keys import probe_keys
-from streamconform.engine.recorder import Limits
-from streamconform.engine.redact import Redactor
-from streamconform.engine.requests import new_client
-from streamconform.engine.resume import (
-    BAD_CURSORS,
-    SUBSCRIBERS,
-    WINDOW,
-    Session,
-    resume,
-    resume_after_window,
-    try_bad_cursor,
-    two_subscribers,
-)
+from streamconform.core.evidence import Evidence
+from streamconform.core.outcome import Outcome, Result, case_id
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import Transcript
 from streamconform.engine.selection import Selection
-from streamconform.engine.tokens import DEFAULT_RACE, MAX_RACE, try_tokens, unavailable
-from streamconform.engine.verdict import Outcome, Result, case_id, judge
-from streamconform.errors import SetupError, SpecError, TargetError
+from streamconform.engine.verdict import judge
+from streamconform.errors import SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
 from streamconform.model.profile import Profile, load_profile
-from streamconform.model.spec import INPUT_VARIANTS
 from streamconform.resources import bundled_dir
+from streamconform.scenarios.registry import Scenario
+from streamconform.scenarios.stream import PLAIN
+from streamconform.scenarios.token import DEFAULT_RACE, MAX_RACE
 from streamconform.servers import BackgroundServer, reference_app_for
 from streamconform.servers.faults import Fault, fault_named
 from streamconform.servers.http10 import Http10Front
-from streamconform.transcript import End, RequestRecord, Transcript
 
 __all__ = ["EMBEDDED", "Binding", "Case", "ConformanceRun", "RunConfig", "parse_assignments"]
 
 EMBEDDED = "embedded"
 _PROBE_TIMEOUT = 3.0
-CREDENTIAL_PROBES = ("key:", "token:")  # engine.keys probes and engine.tokens scenarios
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +186,9 @@ class ConformanceRun:
         for binding in self.bindings.values():
             secret = binding.spec.secret_variables
             self.redactor.add(*(str(v) for k, v in binding.variables.items() if k in secret))
-        self._transcripts: dict[tuple[str, str, str], Transcript] = {}
+        self._evidence: dict[tuple[str, str, str], Evidence] = {}
+        self._sessions: dict[tuple[str, str], TargetSession] = {}
+        self._runner: asyncio.Runner | None = None
         self._probed: set[str] = set()
         self.fault = self._find_fault(config.fault) if config.fault else None
 
@@ -282,183 +273,83 @@ class ConformanceRun:
                 binding.front = Http10Front(binding.server.port).start()
         return binding.front.url if binding.front else binding.server.url
 
-    def transcript(self, spec: Spec, endpoint: Endpoint, variant: str = "") -> Transcript:
-        """The endpoint's stream (or a variant of it), captured once and reused."""
-        key = (spec.name, endpoint.name, variant)
-        if key not in self._transcripts:
+    def session(self, spec: Spec, endpoint: Endpoint) -> TargetSession:
+        """The endpoint's target session, built once (starting its server on first use)."""
+        key = (spec.name, endpoint.name)
+        if key not in self._sessions:
             binding = self.bindings[spec.name]
-            base_url = self.base_url(spec)
-            chosen = endpoint.variant(variant) if variant else None
-            if variant in INPUT_VARIANTS:
-                self._transcripts[key] = self._probe(spec, endpoint, variant, binding, base_url)
-                return self._transcripts[key]
-            if variant.startswith(("resume:", "cursor:", "subscribers:")):
-                self._transcripts[key] = self._resume(spec, endpoint, variant, binding, base_url)
-                return self._transcripts[key]
-            if variant.startswith(CREDENTIAL_PROBES):
-                self._probe_credentials(spec, endpoint, variant, binding, base_url)
-                return self._transcripts[key]
-
-            async def capture() -> Transcript:
-                async with new_client() as client:
-                    return await capture_stream(
-                        client,
-                        spec,
-                        endpoint,
-                        base_url,
-                        binding.variables,
-                        scale=binding.scale,
-                        redactor=self.redactor,
-                        limits=self.config.limits,
-                        variant=chosen,
-                    )
-
-            self._transcripts[key] = asyncio.run(capture())
-        return self._transcripts[key]
-
-    def _probe(
-        self, spec: Spec, endpoint: Endpoint, variant: str, binding: Binding, base_url: str
-    ) -> Transcript:
-        """Generated requests, as a transcript whose `probes` the bad-input checks read."""
-        mode = variant.split(":", 1)[1]
-        cases = draw_cases(endpoint, mode, self.config.input_cases, self.config.seed)
-
-        async def send() -> tuple[list[Probe], list[str]]:
-            async with new_client() as client:
-                return await send_probes(
-                    client,
-                    spec,
-                    endpoint,
-                    base_url,
-                    binding.variables,
-                    cases,
-                    mode=mode,
-                    scale=binding.scale,
-                    redactor=self.redactor,
-                )
-
-        try:
-            probes, log = asyncio.run(send())
-        except SetupError as err:
-            return Transcript.unprepared(spec.name, endpoint.name, "", variant, str(err))
-        return Transcript(
-            spec.name,
-            endpoint.name,
-            "",
-            RequestRecord("", ""),
-            status=200,
-            end=End.CLOSED,
-            setup_log=tuple(log),
-            variant=variant,
-            probes=tuple(probes),
-        )
-
-    def _probe_credentials(
-        self, spec: Spec, endpoint: Endpoint, variant: str, binding: Binding, base_url: str
-    ) -> None:
-        """Every key probe (or token scenario) the selected checks want of this endpoint,
-        sent in one go: the endpoint's setup runs once for all of them."""
-        family = variant.split(":", 1)[0] + ":"
-        wanted = {variant}
-        for chk in REGISTRY.values():
-            if chk.variants is None or not_applicable(chk, endpoint) is not None:
-                continue
-            if self.selected(Case(spec, endpoint, chk)):
-                wanted.update(n for n in chk.variants(endpoint) if n.startswith(family))
-        on_target = binding.target is not None
-        names = sorted(
-            n
-            for n in wanted
-            if family == "key:" or not unavailable(spec, endpoint, n, on_target, binding.scale)
-        )
-        scale, redactor, limits, race = (
-            binding.scale,
-            self.redactor,
-            self.config.limits,
-            self.config.token_race,
-        )
-
-        async def send() -> dict[str, Transcript]:
-            async with new_client() as client:
-                args = (client, spec, endpoint, base_url, binding.variables, names)
-                if family == "key:":
-                    return await probe_keys(*args, scale=scale, redactor=redactor, limits=limits)
-                return await try_tokens(
-                    *args, scale=scale, redactor=redactor, limits=limits, race=race
-                )
-
-        for name, transcript in asyncio.run(send()).items():
-            self._transcripts[(spec.name, endpoint.name, name)] = transcript
-
-    def _resume(
-        self, spec: Spec, endpoint: Endpoint, variant: str, binding: Binding, base_url: str
-    ) -> Transcript:
-        """A cut-and-resume scenario (or a bad cursor, or a wait past the window)."""
-        return asyncio.run(self._resume_many(spec, endpoint, [variant], binding, base_url))[0]
-
-    def _prefetch_resumes(
-        self, spec: Spec, endpoint: Endpoint, names: list[str], binding: Binding
-    ) -> None:
-        """Run the resume scenarios a check needs side by side: each mostly waits on a run."""
-        todo = [
-            n
-            for n in names
-            if n.startswith(("resume:", "cursor:", "subscribers:"))
-            and (spec.name, endpoint.name, n) not in self._transcripts
-            and endpoint.variant(n) is not None
-        ]
-        if len(todo) < 2:
-            return
-        self.transcript(spec, endpoint)  # the plain capture first: it sizes the scenarios
-        base_url = self.base_url(spec)
-        done = asyncio.run(self._resume_many(spec, endpoint, todo, binding, base_url))
-        for name, result in zip(todo, done, strict=True):
-            self._transcripts[(spec.name, endpoint.name, name)] = result
-
-    async def _resume_many(
-        self, spec: Spec, endpoint: Endpoint, names: list[str], binding: Binding, base_url: str
-    ) -> list[Transcript]:
-        main = self._transcripts.get((spec.name, endpoint.name, ""))
-        rules = endpoint.events
-        key = rules.key_field if rules else ""
-        run = main.captures.get(key) if key and main else None
-        expected = sum(
-            1 for e in (main.events if main else ()) if not key or rules.run_of(e) == run
-        )
-        async with new_client() as client:
-            session = Session(
-                client,
+            self._sessions[key] = TargetSession(
                 spec,
                 endpoint,
-                base_url,
+                self.base_url(spec),
                 binding.variables,
                 binding.scale,
                 self.redactor,
-                self.config.limits,
+                limits=self.config.limits,
+                on_target=binding.target is not None,
+                settings=ScenarioSettings(
+                    self.config.input_cases, self.config.seed, self.config.token_race
+                ),
             )
+        return self._sessions[key]
 
-            async def one(name: str) -> Transcript:
-                if name in BAD_CURSORS:
-                    return await try_bad_cursor(session, name)
-                if name == WINDOW:
-                    return await resume_after_window(session, name)
-                if name == SUBSCRIBERS:
-                    return await two_subscribers(session, name)
-                return await resume(session, name, max(expected, 1))
+    def transcript(self, spec: Spec, endpoint: Endpoint) -> Transcript:
+        """The endpoint's plain stream, captured once and reused."""
+        plain = self.evidence(spec, endpoint, PLAIN)
+        assert isinstance(plain, Transcript)
+        return plain
 
-            return list(await asyncio.gather(*(one(n) for n in names)))
+    def evidence(
+        self, spec: Spec, endpoint: Endpoint, scenario: Scenario, along: Sequence[Scenario] = ()
+    ) -> Evidence:
+        """A scenario's evidence, gathered once. Its family plays, in the same call, the
+        scenarios of its own in `along` (a check's others) and, for a batched family, every
+        one the selected checks want of this endpoint."""
+        key = (spec.name, endpoint.name, scenario.name)
+        if key not in self._evidence:
+            session = self.session(spec, endpoint)
+            family = scenario.family
+            if family.after_plain and session.plain is None:
+                session.plain = self.transcript(spec, endpoint)
+            wanted = {scenario.name: scenario}
+            others = [*along, *(self._wanted(spec, endpoint) if family.batched else ())]
+            for other in others:
+                done = (spec.name, endpoint.name, other.name) in self._evidence
+                if other.family is family and not done and not other.unavailable(session):
+                    wanted.setdefault(other.name, other)
+            batch = sorted(wanted.values(), key=lambda s: s.name)
+            played = self._loop().run(family.play(session, batch))
+            for name, gathered in played.items():
+                self._evidence[(spec.name, endpoint.name, name)] = gathered
+        return self._evidence[key]
+
+    def _wanted(self, spec: Spec, endpoint: Endpoint) -> list[Scenario]:
+        """Every scenario the selected, applicable checks judge on this endpoint."""
+        out = []
+        for chk in REGISTRY.values():
+            if chk.scenarios is None or not_applicable(chk, endpoint) is not None:
+                continue
+            if self.selected(Case(spec, endpoint, chk)):
+                out.extend(chk.scenarios(endpoint))
+        return out
+
+    def _loop(self) -> asyncio.Runner:
+        """One event loop for the run: each session's client lives on it between plays."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner
 
     def judge(self, case: Case) -> Result:
-        """The verdict of one case (captures the streams it needs if no earlier case did)."""
+        """The verdict of one case (gathers the evidence it needs if no earlier case did)."""
         binding = self.bindings[case.spec.name]
         chk, spec, endpoint = case.check, case.spec, case.endpoint
 
-        def one(transcript: Transcript | None) -> Result:
+        def one(evidence: Evidence | None) -> Result:
             return judge(
                 chk,
                 spec,
                 endpoint,
-                transcript,
+                evidence,
                 target=binding.label,
                 strict=self.config.strict,
                 redactor=self.redactor,
@@ -466,53 +357,47 @@ class ConformanceRun:
 
         if not_applicable(chk, endpoint) is not None:
             return one(None)
-        if chk.variants is None:
+        if chk.scenarios is None:
             plain = self.transcript(spec, endpoint)
             return replace(one(plain), timing=_timing(plain))
-        self._prefetch_resumes(spec, endpoint, chk.variants(endpoint), binding)
-        named = [
-            (name, self._judge_variant(one, spec, endpoint, name, binding))
-            for name in chk.variants(endpoint)
-        ]
-        # a case judged on several captures takes the gravest of their outcomes
+        named = []
+        scenarios = chk.scenarios(endpoint)
+        for scenario in scenarios:
+            reason = scenario.unavailable(self.session(spec, endpoint))
+            if reason:
+                named.append((scenario.name, replace(one(None), message=reason)))
+            else:
+                gathered = self.evidence(spec, endpoint, scenario, along=scenarios)
+                named.append((scenario.name, one(gathered)))
+        # a case judged on several scenarios takes the gravest of their outcomes
         worst_name, worst = max(named, key=lambda item: item[1].outcome.gravity)
         summary = "; ".join(f"{name}: {result.outcome.value}" for name, result in named)
         if worst.outcome is Outcome.PASS:
             return replace(worst, message=summary)
         return replace(worst, message=f"{worst_name}: {worst.message}\n(all: {summary})")
 
-    def _judge_variant(
-        self,
-        one: Callable[[Transcript | None], Result],
-        spec: Spec,
-        endpoint: Endpoint,
-        name: str,
-        binding: Binding,
-    ) -> Result:
-        if name.startswith("token:"):
-            reason = unavailable(spec, endpoint, name, binding.target is not None, binding.scale)
-            if reason:
-                return replace(one(None), outcome=Outcome.UNTESTABLE, message=reason)
-        if name.startswith(CREDENTIAL_PROBES):
-            return one(self.transcript(spec, endpoint, name))
-        variant = endpoint.variant(name)
-        if variant is None:
-            return replace(
-                one(None),
-                outcome=Outcome.UNTESTABLE,
-                message=f"the spec gives no way to provoke {name} on this endpoint",
-            )
-        if variant.reference_only and binding.target is not None:
-            return replace(
-                one(None),
-                outcome=Outcome.UNTESTABLE,
-                message=f"{name} is provoked only on the reference server; a target "
-                "profile would need to say how",
-            )
-        return one(self.transcript(spec, endpoint, name))
+    def evidence_of(self, case: Case) -> list[tuple[str, Evidence]]:
+        """What the case was judged on, by scenario name ("" for the plain stream): every
+        piece already gathered, for reports."""
+        spec, endpoint = case.spec.name, case.endpoint.name
+        names = (
+            [s.name for s in case.check.scenarios(case.endpoint)] if case.check.scenarios else [""]
+        )
+        return [
+            (name, self._evidence[(spec, endpoint, name)])
+            for name in dict.fromkeys(names)
+            if (spec, endpoint, name) in self._evidence
+        ]
 
     def close(self) -> None:
-        """Stop every embedded server this run started."""
+        """Close every session's client and the run's event loop, and stop every embedded
+        server this run started."""
+        if self._runner is not None:
+            for session in self._sessions.values():
+                self._runner.run(session.aclose())
+            self._runner.close()
+            self._runner = None
+        self._sessions.clear()
         for binding in self.bindings.values():
             if binding.front is not None:
                 binding.front.stop()

@@ -2,73 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from enum import StrEnum
-from typing import Any
-
 from streamconform.checks.registry import Check, Finding, Untestable, not_applicable
-from streamconform.engine.redact import MARKER, Redactor
+from streamconform.core.evidence import Evidence, primary
+from streamconform.core.outcome import Outcome, Result, case_id
+from streamconform.core.redact import MARKER, Redactor
+from streamconform.core.transcript import Transcript
 from streamconform.model.spec import Endpoint, Level, Requirement, Spec
 from streamconform.report.wire import excerpt
-from streamconform.transcript import Transcript
 
-__all__ = ["Outcome", "Result", "case_id", "effective_level", "judge"]
+__all__ = ["effective_level", "judge"]
 
 _FINDINGS_SHOWN = 3
 _SHOWN_CHARS = 300
 _REPLAY = "; replay: "
-
-
-class Outcome(StrEnum):
-    """pass; fail (a MUST broken); warn (a SHOULD broken); skip (not applicable by the spec);
-    untestable (applicable, but nothing could be judged)."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    WARN = "warn"
-    SKIP = "skip"
-    UNTESTABLE = "untestable"
-
-    @property
-    def gravity(self) -> int:
-        """Its weight where several outcomes become one (a case judged on several captures,
-        a cell of the report's matrix): skip < pass < warn < untestable < fail."""
-        return _GRAVITY.index(self)
-
-
-_GRAVITY = (Outcome.SKIP, Outcome.PASS, Outcome.WARN, Outcome.UNTESTABLE, Outcome.FAIL)
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The verdict of one check on one endpoint of one spec against one target."""
-
-    id: str
-    check: str
-    suite: str
-    spec: str
-    endpoint: str
-    target: str
-    level: str
-    outcome: Outcome
-    message: str
-    requirement: str
-    # the endpoint's plain stream: seconds to the first event and in all (for comparisons)
-    timing: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["outcome"] = self.outcome.value
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Result:
-        return cls(**{**data, "outcome": Outcome(data["outcome"])})
-
-
-def case_id(spec: str, endpoint: str, check: str) -> str:
-    """The stable id of a case: spec, endpoint and rule, never a position."""
-    return f"{spec}::{endpoint}::{check}"
 
 
 def _requirement_text(chk: Check, traced: list[Requirement]) -> str:
@@ -151,7 +97,7 @@ def judge(
     chk: Check,
     spec: Spec,
     endpoint: Endpoint,
-    transcript: Transcript | None,
+    evidence: Evidence | None,
     *,
     target: str,
     strict: bool,
@@ -159,8 +105,8 @@ def judge(
 ) -> Result:
     """Run one check and grade it; a check that raises is reported, never silently passed.
 
-    `transcript` is None only where no capture could be made: an inapplicable check, or a
-    variant the caller reports as untestable.
+    `evidence` is None only where nothing could be gathered: an inapplicable check, or a
+    scenario the caller reports as untestable. Findings point into its primary transcript.
     """
     traced = spec.requirements_for(chk.id, endpoint.name)
     requirement = _requirement_text(chk, traced)
@@ -183,14 +129,15 @@ def judge(
     reason = not_applicable(chk, endpoint)
     if reason:
         return result(Outcome.SKIP, reason)
-    if transcript is None:  # the caller grades this case itself (an unprovokable variant)
+    if evidence is None:  # the caller grades this case itself (an unplayable scenario)
         return result(Outcome.UNTESTABLE, "no capture")
+    transcript = primary(evidence)
     if chk.needs_stream and not transcript.opened:
         status = f"status {transcript.status}" if transcript.status else transcript.end.value
         detail = redactor.text(transcript.end_detail)
         return result(Outcome.UNTESTABLE, f"no stream to judge ({status}) {detail}".strip())
     try:
-        findings = chk.run(transcript, endpoint)
+        findings = chk.run(evidence, endpoint)
     except Untestable as why:
         return result(Outcome.UNTESTABLE, redactor.text(str(why)))
     except Exception as err:  # a defect in the check, not in the target

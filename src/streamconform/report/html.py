@@ -13,7 +13,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from streamconform.engine.verdict import Outcome
+from streamconform.core.outcome import Outcome
 from streamconform.report.summary import write_atomically
 
 __all__ = ["render_html", "write_html"]

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import pytest
 
-from streamconform.engine.verdict import Result
+from streamconform.core.outcome import Result
 
 __all__ = ["PROGRESS_STYLES", "Progress", "case_of", "progress_line"]
 

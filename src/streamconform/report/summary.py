@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from streamconform.engine.verdict import Outcome, Result
+from streamconform.core.outcome import Outcome, Result
 from streamconform.errors import SpecError
 
 __all__ = [

@@ -6,8 +6,8 @@ so a secret that crosses any of those cuts is hidden whole.
 
 from __future__ import annotations
 
-from streamconform.engine.redact import Redactor
-from streamconform.transcript import Transcript
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import Transcript
 
 __all__ = ["excerpt", "render_transcript", "show_bytes"]
 

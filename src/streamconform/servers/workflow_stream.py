@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from streamconform.engine.requests import MIN_BOUND
 from streamconform.model.spec import Spec
+from streamconform.model.timing import MIN_BOUND
 from streamconform.servers.common import (
     Clock,
     HTTPProblem,

@@ -9,44 +9,43 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 
-from streamconform.engine.echoes import find_echoes
-from streamconform.engine.flows import describe_http_error, run_flow
-from streamconform.engine.recorder import Limits
-from streamconform.engine.redact import Redactor
-from streamconform.engine.requests import RequestPlan
-from streamconform.errors import SetupError
-from streamconform.model.spec import Endpoint, Spec
-from streamconform.transcript import Chunk, End, RequestRecord, Transcript
+from streamconform.capture.flows import describe_http_error
+from streamconform.capture.requests import RequestPlan
+from streamconform.capture.session import TargetSession
+from streamconform.core.echoes import find_echoes
+from streamconform.core.transcript import Chunk, End, RequestRecord, Transcript
+from streamconform.model.spec import Endpoint
 
-__all__ = ["Prepared", "exchange", "prepared"]
+__all__ = ["exchange"]
 
 _FIRST_BYTES = 0.5  # how long an accepted stream is read, to show what it began with
 
 
 async def exchange(
-    client: httpx.AsyncClient,
-    spec: Spec,
-    endpoint: Endpoint,
+    session: TargetSession,
     plan: RequestPlan,
     *,
-    deadline: float,
-    redactor: Redactor,
     variant: str,
-    limits: Limits | None = None,
+    endpoint: Endpoint | None = None,
+    deadline: float | None = None,
     read_success: bool = False,
+    client: httpx.AsyncClient | None = None,
 ) -> Transcript:
     """One request, bounded by `deadline` as a whole.
 
-    An error answer's body is kept up to the error-body limit; a success is read whole
-    only with `read_success` (a token endpoint's JSON), else just its first bytes.
+    The deadline is the endpoint's response bound unless given. An error answer's body is
+    kept up to the error-body limit; a success is read whole only with `read_success` (a
+    token endpoint's JSON), else just its first bytes. `client` replaces the session's (a
+    race sends on connections of its own).
     """
-    limits = limits or Limits()
+    endpoint = endpoint or session.endpoint
+    client = client or session.client
+    redactor, limits = session.redactor, session.limits
+    if deadline is None:
+        deadline = session.timeouts(endpoint).response
     redactor.add(*plan.secrets)
     request = plan.build(client)
     record = RequestRecord(
@@ -84,7 +83,7 @@ async def exchange(
         end, detail = End.READ_ERROR, describe_http_error(err)
     echoes = find_echoes(*plan.credential, headers, bytes(body)) if plan.credential else ()
     return Transcript(
-        spec.name,
+        session.spec.name,
         endpoint.name,
         endpoint.framing.value if endpoint.framing else "",
         record,
@@ -109,49 +108,3 @@ async def _first_bytes(response: httpx.Response, body: bytearray, limit: int) ->
     except (TimeoutError, StopAsyncIteration):
         return
     body += piece[:limit]
-
-
-class Prepared:
-    """An endpoint made ready for probes: its setup flows run, their captures kept."""
-
-    def __init__(self, values: dict[str, Any], log: list[str]) -> None:
-        self.values = values
-        self.log = log
-
-
-@asynccontextmanager
-async def prepared(
-    client: httpx.AsyncClient,
-    spec: Spec,
-    endpoint: Endpoint,
-    base_url: str,
-    variables: Mapping[str, Any],
-    *,
-    scale: float,
-    redactor: Redactor,
-) -> AsyncIterator[Prepared]:
-    """Run the endpoint's setup once (a real resource to probe), and its teardown after."""
-    ready = Prepared(dict(variables), [])
-
-    async def flow(name: str) -> None:
-        await run_flow(
-            client,
-            spec,
-            name,
-            base_url,
-            ready.values,
-            scale=scale,
-            redactor=redactor,
-            log=ready.log.append,
-        )
-
-    try:
-        for name in endpoint.setup:
-            await flow(name)
-        yield ready
-    finally:
-        for name in endpoint.teardown:
-            try:
-                await flow(name)
-            except SetupError as err:
-                ready.log.append(f"teardown {name} failed: {err}")

@@ -15,52 +15,48 @@ from typing import Any
 
 import httpx
 
+from streamconform.capture.flows import describe_http_error
+from streamconform.capture.recorder import Recorder
+from streamconform.capture.requests import RequestPlan, plan_request
+from streamconform.capture.session import TargetSession
+from streamconform.core.transcript import End, RequestRecord, Transcript
 from streamconform.decode import Event
-from streamconform.engine.flows import describe_http_error, run_flow
-from streamconform.engine.recorder import Limits, Recorder
-from streamconform.engine.redact import Redactor
-from streamconform.engine.requests import RequestPlan, Timeouts, plan_request
 from streamconform.errors import SetupError
-from streamconform.model.spec import AuthScheme, Endpoint, Spec, Variant
+from streamconform.model.spec import AuthScheme, Endpoint, Variant
 from streamconform.model.templates import references, render
-from streamconform.transcript import End, RequestRecord, Transcript
 
-__all__ = ["Limits", "capture_stream"]
+__all__ = ["capture_stream"]
 
 _TICK = 0.01  # how often the stall watcher wakes
 _STALL = 0.05  # a wake-up this late means the process itself was held up
 
 
 class _Capture:
-    """One capture in progress: the recorder plus the clock, client and variables."""
+    """One capture in progress: the session, the recorder, the clock and the values."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
-        spec: Spec,
+        session: TargetSession,
         endpoint: Endpoint,
-        base_url: str,
-        variables: Mapping[str, Any],
-        scale: float,
         recorder: Recorder,
         variant: Variant | None,
+        values: Mapping[str, Any],
     ) -> None:
-        self.client = client
-        self.spec = spec
+        self.session = session
+        self.client = session.client
+        self.spec = session.spec
         self.endpoint = endpoint
-        self.base_url = base_url
-        self.overrides = render(variant.variables, variables) if variant else {}
-        self.values = {**variables, **self.overrides}
-        self.scale = scale
+        self.overrides = render(variant.variables, values) if variant else {}
+        self.values = {**values, **self.overrides}
         self.rec = recorder
         self.variant = variant
-        self.timeouts = Timeouts.for_endpoint(endpoint, scale)
+        self.timeouts = session.timeouts(endpoint)
         self.setup, self.trigger = endpoint.setup, endpoint.trigger
         if variant is not None:  # a filter variant brings flows that make events to hold back
             self.setup = (*(() if variant.no_setup else endpoint.setup), *variant.setup)
             self.trigger = endpoint.trigger if variant.trigger is None else variant.trigger
             recorder.variant = variant.name
-        flows = [spec.flows[n] for n in (*self.setup, self.trigger) if n]
+        flows = [self.spec.flows[n] for n in (*self.setup, self.trigger) if n]
         secret = {n for f in flows for step in f.steps for n in step.secret_captures}
         # what the flows capture (a run id, say) is kept in the transcript, secrets aside
         self.capture_names = {
@@ -75,17 +71,7 @@ class _Capture:
         return time.monotonic() - self.t0
 
     async def flow(self, name: str, into: dict[str, Any]) -> dict[str, Any]:
-        await run_flow(
-            self.client,
-            self.spec,
-            name,
-            self.base_url,
-            into,
-            scale=self.scale,
-            redactor=self.rec.redactor,
-            log=self.rec.setup_log.append,
-        )
-        return into
+        return await self.session.flow(name, into, self.rec.setup_log.append)
 
 
 def _is_awaited_terminal(endpoint: Endpoint, event: Event, awaited: Mapping[str, Any]) -> bool:
@@ -238,7 +224,7 @@ async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
         plan = request or plan_request(
             spec,
             endpoint,
-            cap.base_url,
+            cap.session.base_url,
             cap.values,
             query=variant.query if variant else None,
             body=variant.body if variant else None,
@@ -289,28 +275,30 @@ async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
 
 
 async def capture_stream(
-    client: httpx.AsyncClient,
-    spec: Spec,
-    endpoint: Endpoint,
-    base_url: str,
-    variables: Mapping[str, Any],
+    session: TargetSession,
+    endpoint: Endpoint | None = None,
     *,
-    scale: float,
-    redactor: Redactor,
-    limits: Limits | None = None,
     request: RequestPlan | None = None,
     variant: Variant | None = None,
+    values: Mapping[str, Any] | None = None,
     progress: list[Event] | None = None,
 ) -> Transcript:
     """Run the endpoint's setup, open its stream, and record it until it ends or a bound hits.
 
+    `endpoint` is the session's own unless another (a re-attach endpoint) is named;
     `request` replaces the request the spec describes; `variant` changes it (a filter, a
-    provoked error or failure), with the flows the change needs.
+    provoked error or failure), with the flows the change needs; `values` replace the
+    session's variables (a prepared resource's).
     """
-    recorder = Recorder(spec.name, endpoint, limits=limits, redactor=redactor)
+    endpoint = endpoint or session.endpoint
+    recorder = Recorder(
+        session.spec.name, endpoint, limits=session.limits, redactor=session.redactor
+    )
     if progress is not None:  # a caller watching the events as they arrive
         recorder.events = progress
-    cap = _Capture(client, spec, endpoint, base_url, variables, scale, recorder, variant)
+    cap = _Capture(
+        session, endpoint, recorder, variant, session.variables if values is None else values
+    )
     try:
         await _open_and_read(cap, request)
         duration = cap.now()

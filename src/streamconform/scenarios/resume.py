@@ -4,59 +4,41 @@ Each scenario reads part of a run, drops the connection (after some events, or i
 one), and resumes: with Last-Event-ID on the same URL, or with a cursor on the endpoint
 that re-attaches to a run. Every leg is a real capture. The run is also read without
 interruption (a concurrent subscriber, or a replay from the start), so the checks can
-compare what the resumed client saw with what it should have seen.
+compare what the resumed client saw with what it should have seen. The scenarios of an
+endpoint are played side by side: each mostly waits on a run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
+from streamconform.capture.session import TargetSession
+from streamconform.capture.stream import capture_stream
+from streamconform.core.evidence import Evidence, Resumed
+from streamconform.core.transcript import End, Transcript
 from streamconform.decode.events import Event
-from streamconform.engine.capture import capture_stream
-from streamconform.engine.flows import run_flow
-from streamconform.engine.recorder import Limits
-from streamconform.engine.redact import Redactor
 from streamconform.errors import SetupError
-from streamconform.model.spec import Endpoint, EventsSpec, Spec, Variant
+from streamconform.model.spec import Endpoint, EventsSpec, Filter, Variant
 from streamconform.model.templates import references, render
-from streamconform.transcript import End, Transcript
+from streamconform.scenarios.registry import Scenario, family
 
 __all__ = [
+    "AFTER_WINDOW",
     "BAD_CURSORS",
-    "FILTERED",
-    "RESUME_SCENARIOS",
+    "CUTS",
+    "RESUMES",
     "SUBSCRIBERS",
-    "WINDOW",
-    "Session",
-    "resume",
-    "resume_after_window",
-    "try_bad_cursor",
-    "two_subscribers",
+    "cut_and_resume",
+    "filtered",
 ]
 
-# scenario -> the legs before the last: (events to read, then cut inside the next one?)
-RESUME_SCENARIOS = (
-    "resume:first",
-    "resume:middle",
-    "resume:before-terminal",
-    "resume:after-terminal",
-    "resume:mid-event",
-    "resume:repeated",
-)
-WINDOW = "resume:after-window"
-SUBSCRIBERS = "subscribers:two"
-FILTERED = "resume:filter:"  # + a filter's query parameter
-BAD_CURSORS = {"cursor:never-issued": "evt_never_issued_0", "cursor:malformed": "%%not an id%%"}
 _TO_THE_END = 1 << 30  # "cut" once the run has ended: read up to and past its terminal event
 _MAX_RETRY_WAIT = 5.0  # a server's retry: is honoured up to this many seconds
 _POLL = 0.01
-MISS_SOME = "resume:middle"  # this scenario reconnects only after events were missed
 _PAST_THE_WINDOW = 0.5  # how long after the window the late resume is sent
 _LONGEST_WAIT = 30.0  # a resume window longer than this (scaled) is not waited out
 
@@ -113,133 +95,113 @@ def _last_id(endpoint: Endpoint, events: list[Event]) -> str | None:
     return last.id or None
 
 
-class Session:
-    """The legs of one scenario, against one endpoint."""
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        spec: Spec,
-        endpoint: Endpoint,
-        base_url: str,
-        variables: Mapping[str, Any],
-        scale: float,
-        redactor: Redactor,
-        limits: Limits | None,
-    ) -> None:
-        self.client, self.spec, self.endpoint = client, spec, endpoint
-        self.base_url, self.variables, self.scale = base_url, dict(variables), scale
-        self.redactor, self.limits = redactor, limits
-        self.log: list[str] = []
-
-    async def capture(
-        self, endpoint: Endpoint, variant: Variant, progress: list[Event] | None = None
-    ) -> Transcript:
-        return await capture_stream(
-            self.client,
-            self.spec,
-            endpoint,
-            self.base_url,
-            self.variables,
-            scale=self.scale,
-            redactor=self.redactor,
-            limits=self.limits,
-            variant=variant,
-            progress=progress,
-        )
-
-    async def honour_retry(self, leg: Transcript) -> None:
-        """Wait as long as the server's last retry: field asked, before reconnecting."""
-        if leg.retries:
-            wait = min(leg.retries[-1][1] / 1000, _MAX_RETRY_WAIT)
-            self.log.append(f"retry: {leg.retries[-1][1]} received; waited {wait:.3f} s")
-            await asyncio.sleep(wait)
-
-
-def _result(
-    name: str,
+async def _capture(
+    session: TargetSession,
     endpoint: Endpoint,
+    variant: Variant,
+    progress: list[Event] | None = None,
+) -> Transcript:
+    return await capture_stream(session, endpoint, variant=variant, progress=progress)
+
+
+async def _honour_retry(leg: Transcript, log: list[str]) -> None:
+    """Wait as long as the server's last retry: field asked, before reconnecting."""
+    if leg.retries:
+        wait = min(leg.retries[-1][1] / 1000, _MAX_RETRY_WAIT)
+        log.append(f"retry: {leg.retries[-1][1]} received; waited {wait:.3f} s")
+        await asyncio.sleep(wait)
+
+
+def _resumed(
+    name: str,
     legs: list[Transcript],
     stitched: list[Event],
-    baseline: list[Event],
+    independent: list[Event],
     log: list[str],
     run: Any,
-) -> Transcript:
+) -> Resumed:
+    """The evidence: the first connection carries the stitched events (and the last
+    connection's end), so findings point into what the resumed client saw."""
     first = legs[0]
-    return replace(
+    primary = replace(
         first,
         events=tuple(stitched),
         end=legs[-1].end,
         end_detail=legs[-1].end_detail,
         variant=name,
-        legs=tuple(legs),
-        baseline=tuple(baseline),
         setup_log=(*first.setup_log, *log),
-        captures={**first.captures, "run": run},
+    )
+    return Resumed(
+        primary=primary,
+        legs=tuple(legs),
+        stitched=tuple(stitched),
+        independent=tuple(independent),
+        run=run,
     )
 
 
-def _failed(spec: Spec, endpoint: Endpoint, name: str, detail: str) -> Transcript:
-    framing = endpoint.framing.value if endpoint.framing else ""
-    return Transcript.unprepared(spec.name, endpoint.name, framing, name, detail)
-
-
-async def resume(session: Session, name: str, expected_events: int) -> Transcript:
-    """Run one cut-and-resume scenario; the transcript's events are the stitched run."""
+def _failed(session: TargetSession, name: str, detail: str) -> Transcript:
     endpoint = session.endpoint
-    rules = endpoint.events
-    assert rules is not None and rules.resume is not None
-    if name.startswith(FILTERED):
-        flt = next(f for f in rules.filters if f.param == name.removeprefix(FILTERED))
-        starter = flt.trigger or flt.setup[0]
-        cuts = _cuts("resume:middle", expected_events)
-        return await _by_last_event_id(session, name, cuts, starter, flt.param, flt.value)
-    cuts = _cuts(name, expected_events)
-    if rules.resume.via == "last-event-id":
-        return await _by_last_event_id(session, name, cuts, endpoint.trigger)
-    return await _by_cursor(session, name, cuts)
+    framing = endpoint.framing.value if endpoint.framing else ""
+    return Transcript.unprepared(session.spec.name, endpoint.name, framing, name, detail)
+
+
+def _not_played(session: TargetSession, name: str, detail: str) -> Resumed:
+    return Resumed(primary=_failed(session, name, detail))
 
 
 async def _start(
-    session: Session, flow: str, fresh: set[str] | frozenset[str] = frozenset()
+    session: TargetSession,
+    flow: str,
+    log: list[str],
+    fresh: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Run the flow that starts a run; `fresh` variables get a value no earlier run used
     (a thread of its own, so a replay filtered by it holds only this run)."""
     started = dict(session.variables)
     suffix = secrets.token_hex(4)
     started.update({name: f"{started[name]}-{suffix}" for name in fresh if name in started})
-    await run_flow(
-        session.client,
-        session.spec,
-        flow,
-        session.base_url,
-        started,
-        scale=session.scale,
-        redactor=session.redactor,
-        log=session.log.append,
-    )
+    await session.flow(flow, started, log.append)
     return started
 
 
+async def cut_and_resume(
+    session: TargetSession, scenario: Scenario, expected_events: int
+) -> Resumed:
+    """Run one cut-and-resume scenario; its evidence holds the stitched run."""
+    endpoint = session.endpoint
+    rules = endpoint.events
+    assert rules is not None and rules.resume is not None
+    flt: Filter | None = scenario.subject if isinstance(scenario.subject, Filter) else None
+    cuts = _cuts(_MIDDLE.name if flt else scenario.name, expected_events)
+    if flt is not None:
+        starter = flt.trigger or flt.setup[0]
+        return await _by_last_event_id(session, scenario, cuts, starter, flt.param, flt.value)
+    if rules.resume.via == "last-event-id":
+        return await _by_last_event_id(session, scenario, cuts, endpoint.trigger)
+    return await _by_cursor(session, scenario.name, cuts)
+
+
 async def _by_last_event_id(
-    session: Session,
-    name: str,
+    session: TargetSession,
+    scenario: Scenario,
     cuts: list[tuple[int, bool]],
     starter: str,
     param: str = "",
     value: str = "",
-) -> Transcript:
+) -> Resumed:
     """Resume on the same URL. With a filter (param, value template) on every connection,
     every event delivered counts, so another run's events show up as strangers."""
-    endpoint, spec = session.endpoint, session.spec
+    endpoint, spec, name = session.endpoint, session.spec, scenario.name
     rules = endpoint.events
     assert rules is not None
     key = rules.key_field
+    log: list[str] = []
     fresh = references(value) & set(spec.variables)
     try:  # start the run first, so every connection knows which run's end to wait for
-        started = await _start(session, starter, fresh)
+        started = await _start(session, starter, log, fresh)
     except SetupError as err:
-        return _failed(spec, endpoint, name, str(err))
+        return _not_played(session, name, str(err))
     run = started.get(key) if key else None
     pinned = {key: run} if key else {}
     query = {param: render(value, started)} if param else {}
@@ -248,8 +210,8 @@ async def _by_last_event_id(
     first = Variant(name, variables=pinned, trigger="", query=query, cut_after=after, mid_event=mid)
     # the uninterrupted read runs alongside every leg, so resumes happen while the run is live
     arrived: list[Event] = []  # what the uninterrupted reader has so far
-    reading = asyncio.create_task(session.capture(endpoint, whole, arrived))
-    leg = await session.capture(endpoint, first)
+    reading = asyncio.create_task(_capture(session, endpoint, whole, arrived))
+    leg = await _capture(session, endpoint, first)
     legs = [leg]
 
     def delivered(lg: Transcript) -> list[Event]:
@@ -260,8 +222,8 @@ async def _by_last_event_id(
         if not _go_on(legs[-1], endpoint, seen):
             break
         last = legs[-1].events[-1].id if legs[-1].events else _last_id(endpoint, seen)
-        await session.honour_retry(legs[-1])
-        if name == MISS_SOME:  # reconnect only once the run has sent something we missed
+        await _honour_retry(legs[-1], log)
+        if scenario is _MIDDLE:  # reconnect only once the run has sent something we missed
             await _until_missed(arrived, seen, rules, run, reading)
         ended = any(rules.is_terminal(rules.label(e)) for e in seen)
         count, mid = step if step else ((0, False) if ended else (None, False))
@@ -275,61 +237,55 @@ async def _by_last_event_id(
             cut_after=count,
             mid_event=mid,
         )
-        legs.append(await session.capture(endpoint, variant))
+        legs.append(await _capture(session, endpoint, variant))
     baseline = await reading
     stitched = [e for lg in legs for e in delivered(lg)]
-    return _result(
-        name, endpoint, legs, stitched, _own(baseline.events, rules, run), session.log, run
-    )
+    return _resumed(name, legs, stitched, _own(baseline.events, rules, run), log, run)
 
 
-async def two_subscribers(session: Session, name: str) -> Transcript:
+async def _two_subscribers(session: TargetSession, name: str) -> Resumed:
     """Two clients read the same run at once: the second's events are the first's baseline."""
     endpoint, spec = session.endpoint, session.spec
     rules = endpoint.events
     assert rules is not None and rules.resume is not None
     key = rules.key_field
+    log: list[str] = []
     if rules.resume.via == "last-event-id":
         try:
-            started = await _start(session, endpoint.trigger)
+            started = await _start(session, endpoint.trigger, log)
         except SetupError as err:
-            return _failed(spec, endpoint, name, str(err))
+            return _not_played(session, name, str(err))
         run = started.get(key) if key else None
         whole = Variant(name, variables={key: run} if key else {}, trigger="")
         a, b = await asyncio.gather(
-            session.capture(endpoint, whole), session.capture(endpoint, whole)
+            _capture(session, endpoint, whole), _capture(session, endpoint, whole)
         )
-        return _result(
-            name,
-            endpoint,
-            [a, b],
-            _own(a.events, rules, run),
-            _own(b.events, rules, run),
-            session.log,
-            run,
+        return _resumed(
+            name, [a, b], _own(a.events, rules, run), _own(b.events, rules, run), log, run
         )
-    first = await session.capture(endpoint, Variant(name, cut_after=1))
+    first = await _capture(session, endpoint, Variant(name, cut_after=1))
     source = rules.resume.run_id_from.removeprefix("header:")
     run = first.header(source)
     if run is None:
-        return _failed(spec, endpoint, name, f"no {source} header to re-attach by")
+        return _not_played(session, name, f"no {source} header to re-attach by")
     attach = spec.endpoints[rules.resume.endpoint]
     whole = Variant(name, variables={"run_id": run}, no_setup=True)
-    a, b = await asyncio.gather(session.capture(attach, whole), session.capture(attach, whole))
-    return _result(name, endpoint, [a, b], list(a.events), list(b.events), session.log, run)
+    a, b = await asyncio.gather(_capture(session, attach, whole), _capture(session, attach, whole))
+    return _resumed(name, [a, b], list(a.events), list(b.events), log, run)
 
 
-async def _by_cursor(session: Session, name: str, cuts: list[tuple[int, bool]]) -> Transcript:
+async def _by_cursor(session: TargetSession, name: str, cuts: list[tuple[int, bool]]) -> Resumed:
     endpoint, spec = session.endpoint, session.spec
     rules = endpoint.events
     assert rules is not None and rules.resume is not None
     how = rules.resume
+    log: list[str] = []
     after, mid = cuts[0]
-    legs = [await session.capture(endpoint, Variant(name, cut_after=after, mid_event=mid))]
+    legs = [await _capture(session, endpoint, Variant(name, cut_after=after, mid_event=mid))]
     source = how.run_id_from.removeprefix("header:")
     run = legs[0].header(source)
     if run is None:
-        return _failed(spec, endpoint, name, f"the response has no {source} header to resume by")
+        return _not_played(session, name, f"the response has no {source} header to resume by")
     attach = spec.endpoints[how.endpoint]
     pinned = {"run_id": run}
     for step in [*cuts[1:], None]:
@@ -337,32 +293,33 @@ async def _by_cursor(session: Session, name: str, cuts: list[tuple[int, bool]]) 
         if not _go_on(legs[-1], endpoint, seen):
             break
         last = _last_id(endpoint, seen)
-        await session.honour_retry(legs[-1])
+        await _honour_retry(legs[-1], log)
         count, mid = step if step else (None, False)
         query = {how.param: last} if last else {}
         variant = Variant(
             name, variables=pinned, query=query, no_setup=True, cut_after=count, mid_event=mid
         )
-        legs.append(await session.capture(attach, variant))
-    whole = await session.capture(attach, Variant("uninterrupted", variables=pinned, no_setup=True))
+        legs.append(await _capture(session, attach, variant))
+    whole = await _capture(
+        session, attach, Variant("uninterrupted", variables=pinned, no_setup=True)
+    )
     stitched = [e for lg in legs for e in lg.events]
-    return _result(name, endpoint, legs, stitched, list(whole.events), session.log, run)
+    return _resumed(name, legs, stitched, list(whole.events), log, run)
 
 
-async def try_bad_cursor(session: Session, name: str) -> Transcript:
+async def _bad_cursor(session: TargetSession, name: str, value: str) -> Transcript:
     """Resume with a cursor the server never issued; the answer is judged, not the events."""
     endpoint = session.endpoint
     rules = endpoint.events
     assert rules is not None and rules.resume is not None
-    value = BAD_CURSORS[name]
     if rules.resume.via == "last-event-id":
         variant = Variant(name, trigger="", headers={"Last-Event-ID": value}, cut_after=0)
-        return await session.capture(endpoint, variant)
-    fresh = await session.capture(endpoint, Variant(name, cut_after=1))  # a run kept alive
+        return await _capture(session, endpoint, variant)
+    fresh = await _capture(session, endpoint, Variant(name, cut_after=1))  # a run kept alive
     source = rules.resume.run_id_from.removeprefix("header:")
     run = fresh.header(source)
     if run is None:
-        return _failed(session.spec, endpoint, name, f"no {source} header to resume by")
+        return _failed(session, name, f"no {source} header to resume by")
     attach = session.spec.endpoints[rules.resume.endpoint]
     variant = Variant(
         name,
@@ -371,27 +328,26 @@ async def try_bad_cursor(session: Session, name: str) -> Transcript:
         no_setup=True,
         cut_after=0,
     )
-    return await session.capture(attach, variant)
+    return await _capture(session, attach, variant)
 
 
-async def resume_after_window(session: Session, name: str) -> Transcript:
+async def _after_window(session: TargetSession, name: str) -> Resumed:
     """Drop a run after its first event, wait out the resume window, and try to resume."""
     endpoint = session.endpoint
     rules = endpoint.events
     assert rules is not None and rules.resume is not None and rules.resume.window
     wait = rules.resume.window * session.scale
     if wait > _LONGEST_WAIT:
-        skipped = _failed(session.spec, endpoint, name, "not waited")
         reason = (
             f"waiting out a {wait:.0f} s resume window is not done on this target "
             "(a target profile's time_scale can shorten it)"
         )
-        return replace(skipped, captures={"untestable": reason})
-    leg = await session.capture(endpoint, Variant(name, cut_after=1))
+        return Resumed(primary=_failed(session, name, "not waited"), not_waited=reason)
+    leg = await _capture(session, endpoint, Variant(name, cut_after=1))
     source = rules.resume.run_id_from.removeprefix("header:")
     run = leg.header(source)
     if run is None:
-        return _failed(session.spec, endpoint, name, f"no {source} header to resume by")
+        return _not_played(session, name, f"no {source} header to resume by")
     await asyncio.sleep(wait + _PAST_THE_WINDOW)
     last = _last_id(endpoint, list(leg.events))
     attach = session.spec.endpoints[rules.resume.endpoint]
@@ -402,5 +358,63 @@ async def resume_after_window(session: Session, name: str) -> Transcript:
         cut_after=0,
         query={rules.resume.param: last} if last else {},
     )
-    late = await session.capture(attach, variant)
-    return replace(late, legs=(leg, late), captures={**late.captures, "run": run})
+    late = await _capture(session, attach, variant)
+    return Resumed(primary=late, legs=(leg, late), run=run)
+
+
+def _expected_events(session: TargetSession) -> int:
+    """How many events of its run the plain capture got: it sizes where the cuts fall."""
+    plain = session.plain
+    rules = session.endpoint.events
+    if plain is None or rules is None:
+        return 1
+    key = rules.key_field
+    run = plain.captures.get(key) if key else None
+    return max(1, sum(1 for e in plain.events if not key or rules.run_of(e) == run))
+
+
+@family("resume", after_plain=True, batched=False)
+async def RESUMES(session: TargetSession, scenarios: Sequence[Scenario]) -> dict[str, Evidence]:
+    """Every resume scenario of the endpoint, side by side."""
+    expected = _expected_events(session)
+
+    async def one(scenario: Scenario) -> Evidence:
+        if scenario in BAD_CURSORS:
+            return await _bad_cursor(session, scenario.name, scenario.subject)
+        if scenario is AFTER_WINDOW:
+            return await _after_window(session, scenario.name)
+        if scenario is SUBSCRIBERS:
+            return await _two_subscribers(session, scenario.name)
+        return await cut_and_resume(session, scenario, expected)
+
+    done = await asyncio.gather(*(one(s) for s in scenarios))
+    return {s.name: evidence for s, evidence in zip(scenarios, done, strict=True)}
+
+
+# where each cut-and-resume scenario cuts is set by _cuts, by name
+CUTS = tuple(
+    Scenario(name, RESUMES)
+    for name in (
+        "resume:first",
+        "resume:middle",
+        "resume:before-terminal",
+        "resume:after-terminal",
+        "resume:mid-event",
+        "resume:repeated",
+    )
+)
+_MIDDLE = CUTS[1]  # this scenario reconnects only after events were missed
+BAD_CURSORS = (
+    Scenario("cursor:never-issued", RESUMES, "evt_never_issued_0"),
+    Scenario("cursor:malformed", RESUMES, "%%not an id%%"),
+)
+AFTER_WINDOW = Scenario("resume:after-window", RESUMES)
+SUBSCRIBERS = Scenario("subscribers:two", RESUMES)
+
+
+def filtered(ep: Endpoint) -> list[Scenario]:
+    """A cut and resume with each filter on, where resuming keeps the URL (and its query)."""
+    resume = ep.events.resume if ep.events else None
+    if ep.events is None or resume is None or resume.via != "last-event-id":
+        return []
+    return [Scenario(f"resume:filter:{f.param}", RESUMES, f) for f in ep.events.filters]

@@ -10,10 +10,9 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
+from streamconform.core.echoes import Echo
 from streamconform.decode.events import Event, Note
-from streamconform.engine.echoes import Echo
 
 __all__ = ["Chunk", "End", "RequestRecord", "Transcript"]
 
@@ -74,16 +73,13 @@ class Transcript:
     duration: float = 0.0
     body_bytes: int = 0
     setup_log: tuple[str, ...] = ()
+    # what the setup flows captured (a run id, say), secrets aside
     captures: Mapping[str, object] = field(default_factory=dict)
-    variant: str = ""
-    probes: tuple[Any, ...] = ()  # bad-input exchanges (engine.bad_input.Probe)
+    variant: str = ""  # the request variant it was captured with ("" for the plain one)
     # (when, how long) this process's own event loop could not run during the capture:
     # delays of ours, which must never be read as the server's
     stalls: tuple[tuple[float, float], ...] = ()
-    # a resumed run: each connection as its own transcript, and the run read uninterrupted
-    legs: tuple[Transcript, ...] = ()
-    baseline: tuple[Event, ...] = ()
-    # where the response carried the request's own credential back (engine.echoes.Echo)
+    # where the response carried the request's own credential back
     echoes: tuple[Echo, ...] = ()
 
     @classmethod

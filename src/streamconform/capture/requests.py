@@ -11,21 +11,14 @@ import httpx
 from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint, Spec
 from streamconform.model.templates import MissingVariable, render, render_path
+from streamconform.model.timing import MIN_BOUND, scaled
 
-__all__ = ["CONNECT_TIMEOUT", "RequestPlan", "Timeouts", "new_client", "plan_request", "scaled"]
+__all__ = ["CONNECT_TIMEOUT", "RequestPlan", "Timeouts", "new_client", "plan_request"]
 
 CONNECT_TIMEOUT = 5.0
-# Compressed time never shrinks a bound below this: a loaded two-core machine can stall
-# any process for a second, and a bound that small would turn stalls into verdicts.
-MIN_BOUND = 2.0
 # How long a long-lived stream is watched after the awaited terminal event: a server that
 # closes it "because the run ended" does so at once, so a short look is enough.
 LINGER = 1.0
-
-
-def scaled(seconds: float, scale: float, floor: float = MIN_BOUND) -> float:
-    """A documented duration in the run's time scale, never below `floor`."""
-    return max(seconds * scale, floor)
 
 
 @dataclass(frozen=True, slots=True)

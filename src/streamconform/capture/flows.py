@@ -10,14 +10,15 @@ from typing import Any
 
 import httpx
 
-from streamconform.engine.redact import Redactor
-from streamconform.engine.requests import Timeouts, plan_request, scaled
+from streamconform.capture.requests import Timeouts, plan_request
+from streamconform.core.pointer import MISSING, resolve_pointer
+from streamconform.core.redact import Redactor
 from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint, FlowStep, Spec
+from streamconform.model.timing import scaled
 
-__all__ = ["describe_http_error", "resolve_pointer", "run_flow"]
+__all__ = ["describe_http_error", "run_flow"]
 
-_MISSING = object()
 _MAX_SETUP_BODY = 1 << 20
 
 
@@ -41,20 +42,6 @@ async def _fetch(client: httpx.AsyncClient, request: httpx.Request) -> tuple[htt
     return response, bytes(body[:_MAX_SETUP_BODY])
 
 
-def resolve_pointer(document: Any, pointer: str) -> Any:
-    """The value at an RFC 6901 JSON pointer, or a private marker when there is none."""
-    node = document
-    for raw in pointer.split("/")[1:]:
-        token = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return _MISSING
-    return node
-
-
 def describe_http_error(err: httpx.HTTPError) -> str:
     """One line for a transport failure: what failed and against which URL."""
     kind = type(err).__name__
@@ -75,7 +62,7 @@ def _captured(
             value = response.headers.get(source[len("header:") :].strip())
         else:
             value = resolve_pointer(document, source)
-        if value is None or value is _MISSING:
+        if value is None or value is MISSING:
             raise SetupError(f"{where}: response has nothing at {source} to capture as {name}")
         values[name] = value
     return values

@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import json
 import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -21,31 +20,22 @@ import hypothesis
 import schemathesis
 from schemathesis import GenerationMode
 
-from streamconform.engine.exchange import prepared
-from streamconform.engine.flows import describe_http_error, run_flow
-from streamconform.engine.redact import Redactor
-from streamconform.engine.requests import Timeouts, plan_request
-from streamconform.model.spec import Endpoint, Spec
+from streamconform.capture.flows import describe_http_error
+from streamconform.capture.session import TargetSession
+from streamconform.core.evidence import BadInput, Evidence, Probe
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import RequestRecord, Transcript
+from streamconform.errors import SetupError
+from streamconform.model.spec import Endpoint
 from streamconform.model.templates import path_params, render_path
+from streamconform.scenarios.registry import Scenario, family
 
-__all__ = ["Probe", "draw_cases", "openapi_for", "send_probes"]
+__all__ = ["INPUTS", "INVALID", "VALID", "draw_cases", "openapi_for", "send_probes"]
 
 _BODY_KEPT = 300  # characters of an error body a probe keeps, once it is redacted
 _BODY_READ = 4 * _BODY_KEPT  # bytes that can make as many characters (4 to a UTF-8 sequence)
 _DRAWN_HEADERS = {"content-type"}
 _CURL_SETS_ITSELF = {"host", "content-length", "connection", "accept-encoding", "user-agent"}
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """One generated request and what came back (all redacted)."""
-
-    mode: str
-    curl: str
-    status: int | None
-    content_type: str
-    body: str
-    error: str = ""
 
 
 def openapi_for(endpoint: Endpoint, mode: str = "positive") -> dict[str, Any]:
@@ -129,38 +119,20 @@ def _curl(method: str, url: str, headers: Mapping[str, str], content: bytes | No
 
 
 async def send_probes(
-    client: httpx.AsyncClient,
-    spec: Spec,
-    endpoint: Endpoint,
-    base_url: str,
-    variables: Mapping[str, Any],
-    cases: list[Any],
-    *,
-    mode: str,
-    scale: float,
-    redactor: Redactor,
+    session: TargetSession, cases: list[Any], mode: str
 ) -> tuple[list[Probe], list[str]]:
     """Send each case once (headers only for a stream that starts); probes and a setup log."""
-    timeouts = Timeouts.for_endpoint(endpoint, scale)
+    spec, endpoint, base_url = session.spec, session.endpoint, session.base_url
+    client, redactor = session.client, session.redactor
+    deadline = session.timeouts().response
     scheme = spec.auth.get(endpoint.auth) if endpoint.auth else None
     probes = []
-    async with prepared(
-        client, spec, endpoint, base_url, variables, scale=scale, redactor=redactor
-    ) as ready:
+    async with session.prepared() as ready:
         values = ready.values
         for case in cases:
             if scheme is not None and scheme.issued_by:  # single-use tokens: one per request
-                await run_flow(
-                    client,
-                    spec,
-                    scheme.issued_by,
-                    base_url,
-                    values,
-                    scale=scale,
-                    redactor=redactor,
-                    log=ready.log.append,
-                )
-            plan = plan_request(spec, endpoint, base_url, values)
+                await session.flow(scheme.issued_by, values, ready.log.append)
+            plan = session.plan(values=values)
             redactor.add(*plan.secrets)
             sent = case.as_transport_kwargs(base_url=base_url)
             headers = {
@@ -182,8 +154,42 @@ async def send_probes(
             curl = redactor.text(
                 _curl(plan.method, str(request.url), dict(request.headers), content)
             )
-            probes.append(await _send(client, request, curl, mode, timeouts.response, redactor))
+            probes.append(await _send(client, request, curl, mode, deadline, redactor))
     return probes, ready.log
+
+
+def _no_schema(session: TargetSession, scenario: Scenario) -> str:
+    endpoint = session.endpoint
+    if endpoint.body_schema or endpoint.query_schema:
+        return ""
+    return f"the spec gives no way to provoke {scenario.name} on this endpoint"
+
+
+@family("input", unavailable=_no_schema, batched=False)
+async def INPUTS(session: TargetSession, scenarios: Sequence[Scenario]) -> dict[str, Evidence]:
+    """Generated requests of each mode, drawn with the run's seed, after the setup."""
+    out: dict[str, Evidence] = {}
+    settings = session.settings
+    spec, endpoint = session.spec.name, session.endpoint.name
+    for scenario in scenarios:
+        mode = scenario.subject
+        cases = draw_cases(session.endpoint, mode, settings.input_cases, settings.seed)
+        try:
+            probes, log = await send_probes(session, cases, mode)
+        except SetupError as err:
+            out[scenario.name] = BadInput(
+                primary=Transcript.unprepared(spec, endpoint, "", scenario.name, str(err))
+            )
+            continue
+        primary = Transcript(
+            spec, endpoint, "", RequestRecord("", ""), setup_log=tuple(log), variant=scenario.name
+        )
+        out[scenario.name] = BadInput(primary=primary, probes=tuple(probes))
+    return out
+
+
+INVALID = Scenario("input:negative", INPUTS, "negative")
+VALID = Scenario("input:positive", INPUTS, "positive")
 
 
 async def _send(

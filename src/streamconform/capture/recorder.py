@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from streamconform.core.echoes import Echo, find_echoes
+from streamconform.core.redact import Redactor
+from streamconform.core.transcript import Chunk, End, RequestRecord, Transcript
 from streamconform.decode import Event, decoder_for
-from streamconform.engine.echoes import Echo, find_echoes
-from streamconform.engine.redact import Redactor
 from streamconform.model.spec import Endpoint
-from streamconform.transcript import Chunk, End, RequestRecord, Transcript
 
 __all__ = ["Limits", "Recorder"]
 
