@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import cast
 
 from jsonschema.exceptions import best_match
 
@@ -275,7 +276,7 @@ def api_key_refused(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     variants=lambda ep: ["token:elsewhere"],
 )
 def binding(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    where = ", ".join(t.captures.get("elsewhere", ()))
+    where = ", ".join(cast("Sequence[str]", t.captures.get("elsewhere", ())))
     yield from refusal_findings(t, ep, (401, 403), f"a fresh token sent with another {where}")
 
 

@@ -423,7 +423,9 @@ class ConformanceRun:
         key = rules.key_field if rules else ""
         run = main.captures.get(key) if key and main else None
         expected = sum(
-            1 for e in (main.events if main else ()) if not key or rules.run_of(e) == run
+            1
+            for e in (main.events if main else ())
+            if not key or (rules is not None and rules.run_of(e) == run)
         )
         async with new_client() as client:
             session = Session(

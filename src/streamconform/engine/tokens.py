@@ -307,7 +307,7 @@ async def try_tokens(
                 return [await guarded(n) for n in names if n != "token:expired"]
 
             later = [guarded("token:expired")] if "token:expired" in names else []
-            done, *expired = await asyncio.gather(in_turn(), *later)
+            done, expired = await asyncio.gather(in_turn(), asyncio.gather(*later))
     except (SetupError, MissingVariable) as err:
         return {n: _failed(spec, endpoint, n, redactor.text(str(err))) for n in names}
     return {t.variant: t for t in [*done, *expired]}
