@@ -3,14 +3,17 @@ serial and a parallel run, and a case that takes a while named while it still ru
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
 import pty
 import re
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -121,11 +124,21 @@ def test_the_line_and_the_case_it_names() -> None:
     assert case_of("tests/test_x.py::test_plain") == "tests/test_x.py::test_plain"
 
 
+_COLUMNS = 400  # the pseudo-terminal's width
+
+
 def _in_a_terminal(argv: list[str], cwd: Path, timeout: float = 120) -> tuple[int, str]:
     """Run with a pseudo-terminal as standard output; what the terminal shows, its lines
-    as a screen draws them (a carriage return and erase-line start the line over)."""
+    as a screen draws them (a carriage return and erase-line start the line over).
+
+    The terminal is wide: pytest breaks its line of dots at the terminal's width, and the
+    line starts with the suite's path relative to the working directory, long where the
+    suites are installed (site-packages) rather than in a checkout. Its size is the pty's
+    own, not one that COLUMNS or LINES in this environment would impose."""
     master, slave = pty.openpty()
-    process = subprocess.Popen(argv, cwd=cwd, stdout=slave, stderr=slave)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, _COLUMNS, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen(argv, cwd=cwd, stdout=slave, stderr=slave, env=env)
     os.close(slave)
     received = bytearray()
     deadline = time.monotonic() + timeout

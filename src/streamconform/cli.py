@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import pytest
 
@@ -32,7 +32,7 @@ from streamconform.scenarios.token import DEFAULT_RACE
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-_PYTEST_EXIT = {
+_PYTEST_EXIT: dict[int, int] = {  # pytest's exit codes are ints (ExitCode is an IntEnum)
     pytest.ExitCode.OK: EXIT_OK,
     pytest.ExitCode.TESTS_FAILED: EXIT_FAILED,
     pytest.ExitCode.INTERRUPTED: EXIT_USAGE,
@@ -45,7 +45,7 @@ _PYTEST_EXIT = {
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit 2, like every other bad input."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"streamconform: error: {message} (see --help)\n")
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import allure
 import pytest
@@ -258,8 +258,8 @@ def _allure_enabled(config: pytest.Config) -> bool:
 
 def _result_of(report: pytest.TestReport) -> Result | None:
     for name, value in report.user_properties:
-        if name == _PROPERTY:
-            return Result.from_json(json.loads(value))
+        if name == _PROPERTY:  # verify_conformance stores it as JSON text
+            return Result.from_json(json.loads(cast(str, value)))
     return None
 
 

@@ -22,6 +22,11 @@ class TextDecoder:
         """The index the next dispatched event will get."""
         return self._index
 
+    @property
+    def mid_event(self) -> bool:
+        """True when bytes of a character not yet emitted (split by a chunk) are held over."""
+        return bool(self._carry)
+
     def feed(self, chunk: bytes, time: float) -> list[Event]:
         """Consume one chunk; return its text, less any trailing partial character."""
         raw = self._carry + chunk

@@ -325,7 +325,7 @@ class ConformanceRun:
 
     def _wanted(self, spec: Spec, endpoint: Endpoint) -> list[Scenario]:
         """Every scenario the selected, applicable checks judge on this endpoint."""
-        out = []
+        out: list[Scenario] = []
         for chk in REGISTRY.values():
             if chk.scenarios is None or not_applicable(chk, endpoint) is not None:
                 continue

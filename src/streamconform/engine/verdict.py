@@ -85,8 +85,8 @@ def _message(
     for more in findings[1:_FINDINGS_SHOWN]:
         lines.append(f"Also: {_shown(more.actual, r)} at {_where(t, more)}")
     if len(findings) > _FINDINGS_SHOWN:
-        more = len(findings) - _FINDINGS_SHOWN
-        lines.append(f"… and {more} more finding{'s' if more > 1 else ''} of this check")
+        rest = len(findings) - _FINDINGS_SHOWN
+        lines.append(f"… and {rest} more finding{'s' if rest > 1 else ''} of this check")
     dropped = sum(t.notes_dropped.values())
     if dropped:
         lines.append(f"({dropped} further framing notes were counted but not kept)")

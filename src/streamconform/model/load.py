@@ -12,7 +12,7 @@ from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import yaml
@@ -201,7 +201,8 @@ def _validate(raw: Any, ctx: _Context, schema: dict[str, Any]) -> None:
 
 def _describe_one_of(error: ValidationError) -> tuple[str, str]:
     """The message for a tagged union (auth schemes), and the key it is about."""
-    kinds = [s.get("properties", {}).get("type", {}).get("const") for s in error.schema["oneOf"]]
+    schema = cast(Mapping[str, Any], error.schema)  # a oneOf error's schema is the oneOf's
+    kinds = [s.get("properties", {}).get("type", {}).get("const") for s in schema["oneOf"]]
     kind = error.instance.get("type") if isinstance(error.instance, dict) else None
     if kind not in kinds:
         return f"type must be one of {', '.join(k for k in kinds if k)}", "type"
@@ -384,9 +385,9 @@ def link_credentials(spec: Spec) -> Spec:
     endpoints = {}
     for name, ep in spec.endpoints.items():  # keys first: issuers are linked endpoints too
         scheme = scheme_of(ep)
-        keyed = scheme is not None and scheme.is_key
+        own_key = scheme if scheme is not None and scheme.is_key else None
         endpoints[name] = replace(
-            ep, credentials=Credentials(scheme, key=scheme) if keyed else None
+            ep, credentials=Credentials(own_key, key=own_key) if own_key is not None else None
         )
     for name, ep in spec.endpoints.items():
         scheme = scheme_of(ep)
@@ -432,7 +433,13 @@ def _flow(name: str, raw: Mapping[str, Any]) -> Flow:
 def _coerce_default(name: str, raw: Mapping[str, Any], ctx: _Context) -> Variable:
     kind = raw.get("type", "string")
     default = raw.get("default")
-    expected = {"string": str, "integer": int, "number": (int, float), "boolean": bool}[kind]
+    types: dict[str, type | tuple[type, ...]] = {
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+    }
+    expected = types[kind]
     if default is not None and (
         not isinstance(default, expected) or (kind != "boolean" and isinstance(default, bool))
     ):

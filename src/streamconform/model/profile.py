@@ -16,7 +16,7 @@ from streamconform.model.templates import path_params, references
 
 __all__ = ["Profile", "TargetSettings", "load_profile"]
 
-_SETTINGS = {
+_SETTINGS: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
@@ -29,7 +29,7 @@ _SETTINGS = {
     },
 }
 _TEMPLATES = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
-_ENDPOINT = {
+_ENDPOINT: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
@@ -57,7 +57,7 @@ _ENDPOINT = {
         },
     },
 }
-_AUTH = {
+_AUTH: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
@@ -68,7 +68,7 @@ _AUTH = {
         },
     },
 }
-_PER_SPEC = {
+_PER_SPEC: dict[str, Any] = {
     **_SETTINGS,
     "properties": {
         **_SETTINGS["properties"],
@@ -76,7 +76,7 @@ _PER_SPEC = {
         "auth": {"type": "object", "additionalProperties": _AUTH},
     },
 }
-_SCHEMA = {
+_SCHEMA: dict[str, Any] = {
     **_SETTINGS,
     "properties": {
         **_SETTINGS["properties"],

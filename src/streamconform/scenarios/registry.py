@@ -7,7 +7,7 @@ one member: a name for reports, its family, and the spec entry it exercises, if 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from streamconform.core.evidence import Evidence
 
 __all__ = ["FAMILIES", "Family", "Scenario", "always", "family"]
 
-Play = Callable[[TargetSession, Sequence["Scenario"]], Awaitable[dict[str, Evidence]]]
+Play = Callable[[TargetSession, Sequence["Scenario"]], Coroutine[Any, Any, dict[str, Evidence]]]
 
 
 def always(session: TargetSession, scenario: Scenario) -> str:

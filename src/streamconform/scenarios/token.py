@@ -254,7 +254,7 @@ async def TOKENS(session: TargetSession, scenarios: Sequence[Scenario]) -> dict[
                 return [await guarded(s) for s in scenarios if s is not EXPIRED]
 
             later = [guarded(EXPIRED)] if EXPIRED in scenarios else []
-            done, *expired = await asyncio.gather(in_turn(), *later)
+            done, expired = await asyncio.gather(in_turn(), asyncio.gather(*later))
     except (SetupError, MissingVariable) as err:
         return {s.name: _failed(session, s.name, redactor.text(str(err))) for s in scenarios}
     trials = [s for s in scenarios if s is not EXPIRED] + ([EXPIRED] if later else [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -76,7 +76,7 @@ async def _problem_response(request: Request, exc: Exception) -> Response:
     )
 
 
-def reference_app(routes: list[BaseRoute]) -> Starlette:
+def reference_app(routes: Sequence[BaseRoute]) -> Starlette:
     """A Starlette app whose HTTPProblem exceptions become documented JSON error answers."""
     return Starlette(routes=routes, exception_handlers={HTTPProblem: _problem_response})
 

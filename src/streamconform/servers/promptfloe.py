@@ -94,7 +94,9 @@ def skill_script(skill: str, text: str) -> Script:
 
 def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp:
     api_key = str(variables["api_key"])
-    window = clock.span(spec.endpoints["build"].events.resume.window or 300.0)  # type: ignore[union-attr]
+    build = spec.endpoints["build"].events
+    assert build is not None and build.resume is not None  # the spec's build stream resumes
+    window = clock.span(build.resume.window or 300.0)
     runs: dict[str, EventLog[dict[str, Any]]] = {}
     run_ids = itertools.count(1)
     tasks: set[asyncio.Task[None]] = set()

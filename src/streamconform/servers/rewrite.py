@@ -206,10 +206,12 @@ def edit_requests(app: ASGIApp, edit: RequestEdit) -> ASGIApp:
             if not message.get("more_body", False):
                 break
         result = await edit(scope, bytes(body))
-        if isinstance(result, dict):  # an answer of our own
+        if result is None:
+            result = (scope, bytes(body))
+        elif not isinstance(result, tuple):  # an answer of our own
             await _answer(send, result)
             return
-        new_scope, new_body = result if result is not None else (scope, bytes(body))
+        new_scope, new_body = result
         sent = False
 
         async def replay() -> Message:

@@ -26,7 +26,7 @@ class _QuietDisconnects(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (
-            record.threadName.startswith(_THREAD_PREFIX)
+            (record.threadName or "").startswith(_THREAD_PREFIX)
             and record.getMessage().startswith("socket.send() raised exception")
         )
 

@@ -66,14 +66,15 @@ def build_app(
         key = bearer_token(request)
         if key not in (api_key, broke_key):
             raise HTTPProblem(401, "unauthorized", "missing or invalid API key")
-        return key  # type: ignore[return-value]
+        return key
 
     async def spend(token: str | None) -> str:
         """Consume a token in one step (single-threaded loop: no await in between)."""
         if "key-accepted" in faults and token in (api_key, broke_key):
-            return token  # type: ignore[return-value]
+            return token
         if "any-token" in faults and token and token not in tokens:
             return api_key  # a token of the right kind, never looked up
+        entry: tuple[str, float] | None
         if "racy" in faults and token in tokens:
             entry = tokens[token]
             await asyncio.sleep(0.05)  # checked, then spent a moment later
@@ -120,8 +121,8 @@ def build_app(
                 if time.monotonic() > deadline:
                     break  # the documented limit: "up to 300 seconds"
                 yield piece.encode()
-            if "spent-at-end" in faults:
-                tokens.pop(token, None)  # type: ignore[arg-type]
+            if "spent-at-end" in faults and token is not None:
+                tokens.pop(token, None)
 
         return stream_response(body(), "text/plain; charset=utf-8")
 

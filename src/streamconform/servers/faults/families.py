@@ -228,12 +228,15 @@ def schema_faults(spec: Spec, ep: str, labels: tuple[str, ...]) -> Iterator[Faul
             payload = broken_payload(schema, ev.payload, keep)
             return [raw if payload is None else replace_payload(raw, ev, payload, framing)]
 
+        def is_label(lb: str | None, want: str = label) -> bool:
+            return lb == want
+
         yield Fault(
             f"{spec.name}/schema.{label}",
             spec.name,
             f"a {label} event that breaks its schema",
             ("schema.event.valid",),
-            on_streams((ep,), events(where(lambda lb, want=label: lb == want, change))),
+            on_streams((ep,), events(where(is_label, change))),
         )
 
 
