@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -17,26 +18,38 @@ __all__ = ["Outcome", "Result", "case_id", "effective_level", "judge"]
 _FINDINGS_SHOWN = 3
 _SHOWN_CHARS = 300
 _REPLAY = "; replay: "
+_TRACEBACK_FRAMES = 10  # the innermost: where the check raised
+_RAISED_CHARS = 1000
 
 
 class Outcome(StrEnum):
     """pass; fail (a MUST broken); warn (a SHOULD broken); skip (not applicable by the spec);
-    untestable (applicable, but nothing could be judged)."""
+    untestable (applicable, but nothing could be judged); error (the check raised: a bug of
+    streamconform's own, never the server's)."""
 
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
     SKIP = "skip"
     UNTESTABLE = "untestable"
+    ERROR = "error"
 
     @property
     def gravity(self) -> int:
         """Its weight where several outcomes become one (a case judged on several captures,
-        a cell of the report's matrix): skip < pass < warn < untestable < fail."""
+        a cell of the report's matrix): skip < pass < warn < untestable < fail < error. An
+        error is gravest: whatever else was judged, the verdict cannot be trusted."""
         return _GRAVITY.index(self)
 
 
-_GRAVITY = (Outcome.SKIP, Outcome.PASS, Outcome.WARN, Outcome.UNTESTABLE, Outcome.FAIL)
+_GRAVITY = (
+    Outcome.SKIP,
+    Outcome.PASS,
+    Outcome.WARN,
+    Outcome.UNTESTABLE,
+    Outcome.FAIL,
+    Outcome.ERROR,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +160,18 @@ def _message(
     return r.text("\n".join(lines))
 
 
+def _crash(chk: Check, err: Exception, r: Redactor) -> str:
+    """The message of a check that raised: its innermost frames and the exception, each
+    redacted whole before the exception is clipped (it may quote a body that holds a key)."""
+    frames = r.text("".join(traceback.format_tb(err.__traceback__, -_TRACEBACK_FRAMES)))
+    raised = r.text("".join(traceback.format_exception_only(err)).rstrip())
+    return (
+        f"internal error: check {chk.id} raised {type(err).__name__} (a streamconform bug, "
+        "not the server's; please report it)\n"
+        f"Traceback (most recent call last):\n{frames}{_clip(raised, _RAISED_CHARS)}"
+    )
+
+
 def judge(
     chk: Check,
     spec: Spec,
@@ -157,7 +182,8 @@ def judge(
     strict: bool,
     redactor: Redactor,
 ) -> Result:
-    """Run one check and grade it; a check that raises is reported, never silently passed.
+    """Run one check and grade it; a check that raises is an error, never passed and never
+    blamed on the target.
 
     `transcript` is None only where no capture could be made: an inapplicable check, or a
     variant the caller reports as untestable.
@@ -194,11 +220,7 @@ def judge(
     except Untestable as why:
         return result(Outcome.UNTESTABLE, redactor.text(str(why)))
     except Exception as err:  # a defect in the check, not in the target
-        return result(
-            Outcome.FAIL,
-            f"internal error: check {chk.id} raised {type(err).__name__}: {err} "
-            "(a streamconform bug; please report it)",
-        )
+        return result(Outcome.ERROR, _crash(chk, err, redactor))
     if not findings:
         return result(Outcome.PASS, "")
     outcome = Outcome.FAIL if level is Level.MUST or strict else Outcome.WARN
