@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from crashing_check import crashing
 from gate_server import cli, gate_app, write_gate_spec
 
 from streamconform.engine.selection import Selection
@@ -84,6 +85,37 @@ def test_an_entry_that_names_no_case_is_listed_without_failing(tmp_path: Path, s
         f"UNMATCHED  gate::events::sse.data.jsn ({baseline}:4)",
         f"UNMATCHED  other-api::* ({baseline}:5)",
     ]
+
+
+def test_no_baseline_entry_covers_a_check_that_raised(
+    tmp_path: Path, spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text(
+        "version: 1\nexpected_failures:\n"
+        "  - {id: 'gate::events::sse.*', reason: 'the legacy encoder, fixed in 3.0'}\n"
+    )
+    crash = crashing(monkeypatch)  # sse.data.json raises
+    with BackgroundServer(gate_app({"retry"})) as server:
+        args = ("run", "--spec", str(spec), "--target", server.url, "--select", "sse.")
+        gated = cli(*args, "--baseline", str(baseline), *crash, cwd=tmp_path)
+        written = cli("baseline", "--output", "new.yaml", cwd=tmp_path)
+    assert gated.returncode == 3, gated.stdout[-2000:]  # the glob names it: still an error
+    assert "1 failed" not in gated.stdout and "1 xfailed" in gated.stdout
+    assert "1 error" in gated.stdout.splitlines()[-1]
+    assert "EXPECTED   gate::events::sse.retry.digits-only" in gated.stdout
+    assert "EXPECTED   gate::events::sse.data.json" not in gated.stdout
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    outcomes = {r["id"]: r["outcome"] for r in summary["runs"][0]["results"]}
+    assert outcomes["gate::events::sse.data.json"] == "error"
+
+    assert written.returncode == 0, written.stderr
+    assert (
+        "1 expected failures written to new.yaml (1 internal errors left out: never expected)"
+        in written.stdout
+    )
+    entries = yaml.safe_load((tmp_path / "new.yaml").read_text())["expected_failures"]
+    assert [e["id"] for e in entries] == ["gate::events::sse.retry.digits-only"]
 
 
 @pytest.mark.parametrize(
@@ -170,6 +202,30 @@ def test_compare_finds_the_regression_and_the_fix_and_shows_timing(
     assert better.returncode == 0
     assert "  FIXED  gate::events::sse.data.json" in better.stdout
     assert "newly failing: 0" in better.stdout
+
+
+def test_compare_counts_an_error_as_a_regression_and_reads_summaries_without_errors(
+    tmp_path: Path, spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with BackgroundServer(gate_app(set())) as server:
+        run = ("run", "--spec", str(spec), "--target", server.url, "--select", "sse.data.json")
+        assert cli(*run, cwd=tmp_path).returncode == 0
+        release = json.loads((tmp_path / "reports" / "summary.json").read_text())
+        del release["totals"]["error"]  # as written before the outcome existed
+        (tmp_path / "release.json").write_text(json.dumps(release))
+        crashed = cli(*run, *crashing(monkeypatch), cwd=tmp_path)
+        assert crashed.returncode == 3, crashed.stdout[-2000:]
+
+    worse = cli("compare", "release.json", "reports/summary.json", cwd=tmp_path)
+    assert worse.returncode == 1, worse.stdout + worse.stderr
+    assert "newly failing: 0" in worse.stdout
+    assert "internal errors: 1\n  ERROR  gate::events::sse.data.json\n" in worse.stdout
+    older = cli("compare", "reports/summary.json", "release.json", cwd=tmp_path)
+    assert older.returncode == 0, older.stdout + older.stderr
+    assert "internal errors: 0" in older.stdout
+    written = cli("baseline", "--summary", "release.json", "--output", "b.yaml", cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert "0 expected failures written to b.yaml" in written.stdout
 
 
 def test_compare_refuses_what_is_not_a_summary(tmp_path: Path) -> None:

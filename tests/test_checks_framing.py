@@ -8,6 +8,7 @@ body would be a decoder bug, not a property of the target.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -15,7 +16,7 @@ from one_endpoint import spec_of
 
 import streamconform.checks  # noqa: F401  (registers every check)
 from streamconform.capture.recorder import Limits, Recorder
-from streamconform.checks.registry import REGISTRY, Check, Untestable, not_applicable
+from streamconform.checks.registry import REGISTRY, Check, Finding, Untestable, not_applicable
 from streamconform.core.outcome import Outcome, Result
 from streamconform.core.redact import Redactor
 from streamconform.core.transcript import End, Transcript
@@ -1065,21 +1066,39 @@ def test_other_checks_on_a_stream_that_never_opened_are_untestable(check_id: str
     assert result.message.startswith("no stream to judge")
 
 
-def test_check_that_raises_is_an_internal_error_not_a_pass() -> None:
-    broken = Check(
-        id="x.y",
-        suite="framing",
-        level=Level.MUST,
-        title="t",
-        requirement="r",
-        reference="u",
-        framings=frozenset(Framing),
-        func=lambda t, e: 1 / 0,
-    )
+def test_check_that_raises_is_an_error_with_its_redacted_traceback() -> None:
+    secret = "sk-live-0123456789abcdef"
+
+    def choke(t: Transcript, ep: Endpoint) -> list[Finding]:
+        # a crash that quotes what it choked on: a body echoing the key across the clip
+        raise ValueError("x" * 980 + secret + "y" * 50_000 + secret)
+
+    broken = dataclasses.replace(REGISTRY["sse.data.json"], func=choke)
+    redactor = Redactor()
+    redactor.add(secret)
+    result = judge(broken, spec_of(SSE), SSE, clean(), target="t", strict=False, redactor=redactor)
+    assert result.outcome is Outcome.ERROR
+    lines = result.message.splitlines()
+    assert lines[0].startswith("internal error: check sse.data.json raised ValueError")
+    assert "Traceback (most recent call last):" in lines
+    assert any(line.endswith(", in choke") for line in lines)
+    assert lines[-1].startswith("ValueError: xxx") and lines[-1].endswith(" chars)")
+    assert "sk-live" not in result.message
+    assert len(result.message) < 3000  # the 100 KB exception is clipped, not carried
+
+
+def test_an_error_is_graver_than_any_other_outcome() -> None:
+    assert max(Outcome, key=lambda o: o.gravity) is Outcome.ERROR
+    assert Outcome.ERROR.gravity > Outcome.FAIL.gravity > Outcome.UNTESTABLE.gravity
+
+
+def test_untestable_raised_by_a_check_is_not_an_error() -> None:
+    def cannot(t: Transcript, ep: Endpoint) -> list[Finding]:
+        raise Untestable("one event only")
+
+    broken = dataclasses.replace(REGISTRY["sse.data.json"], func=cannot)
     result = grade(broken, clean())
-    assert result.outcome is Outcome.FAIL
-    assert "internal error" in result.message
-    assert "ZeroDivisionError" in result.message
+    assert (result.outcome, result.message) == (Outcome.UNTESTABLE, "one event only")
 
 
 # -- Coverage of the tables -----------------------------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from crashing_check import crashing
 from reference_process import serving
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -168,6 +169,58 @@ def test_failures_name_requirement_expected_actual_where_and_hide_the_secret(
         assert SECRET not in path.read_text(errors="replace"), path
     assert SECRET not in out + result.stderr
     assert "[REDACTED]" in out
+
+
+def test_a_check_that_raises_is_an_error_in_every_report_and_the_run_exits_3(
+    tmp_path: Path, echo_spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crash = crashing(monkeypatch)  # sse.data.json raises, quoting data that holds the key
+    with BackgroundServer(echo_app(retry="1000x")) as server:
+        result = cli(
+            "run",
+            "--spec",
+            str(echo_spec),
+            "--target",
+            server.url,
+            "--progress",
+            "lines",
+            *crash,
+            cwd=tmp_path,
+            env={"ECHO_API_KEY": SECRET},
+        )
+    out = result.stdout
+    assert result.returncode == 3, out[-3000:] + result.stderr  # 3 beats the retry's fail
+    crashed, failed = "echo::events::sse.data.json", "echo::events::sse.retry.digits-only"
+    reports = tmp_path / "reports"
+    summary = json.loads((reports / "summary.json").read_text())
+    results = {r["id"]: r for r in summary["runs"][0]["results"]}
+    assert (results[crashed]["outcome"], results[failed]["outcome"]) == ("error", "fail")
+    message = results[crashed]["message"]
+    assert message.startswith("internal error: check sse.data.json raised ValueError")
+    assert "Traceback (most recent call last):" in message and ", in choke" in message
+    quoted = '{"type":"tick","n":0,"key":"[REDACTED]"}'  # the echoed key, redacted
+    assert f"ValueError: cannot read {quoted!r}" in message
+    assert summary["totals"]["error"] == 1 and summary["totals"]["fail"] >= 1
+
+    suite = ET.parse(reports / "junit.xml").getroot().find("testsuite")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    error = cases[f"test_framing[{crashed}]"]
+    assert error.find("failure") is None
+    assert "sse.data.json raised ValueError" in error.find("error").get("message")
+    assert cases[f"test_framing[{failed}]"].find("failure") is not None
+    assert suite.get("errors") == "1"
+    assert suite.get("failures") == str(summary["totals"]["fail"])
+
+    page = (reports / "report.html").read_text()
+    assert "<td class='cell error' title='events: error' data-spec='echo' " in page
+    finding = f"<h3 class='finding' data-id='{crashed}'>ERROR {crashed}</h3><pre>internal error"
+    assert finding in page and "Traceback (most recent call last):" in page
+
+    assert f"ERROR       {crashed} (" in out  # the progress line
+    assert "1 error" in out.splitlines()[-1]
+    for path in [p for p in reports.rglob("*") if p.is_file()]:
+        assert SECRET not in path.read_text(errors="replace"), path
+    assert SECRET not in out + result.stderr
 
 
 def test_select_runs_only_the_matching_checks(tmp_path: Path, echo_spec: Path) -> None:

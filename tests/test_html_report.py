@@ -13,7 +13,7 @@ from streamconform.engine.run import ConformanceRun, RunConfig
 from streamconform.report.html import write_html
 from streamconform.report.summary import build_summary
 
-GRAVITY = ["skip", "pass", "warn", "untestable", "fail"]
+GRAVITY = ["skip", "pass", "warn", "untestable", "fail", "error"]
 
 
 class Cells(HTMLParser):
@@ -76,7 +76,7 @@ def test_the_report_matches_the_summary_of_the_same_run(tmp_path: Path) -> None:
         r["id"]
         for item in summary["runs"]
         for r in item["results"]
-        if r["outcome"] in ("fail", "warn", "untestable")
+        if r["outcome"] in ("error", "fail", "warn", "untestable")
     )
     assert sorted(parsed.findings) == shown
     assert parsed.svgs >= 2  # the duration bar and the gaps between events

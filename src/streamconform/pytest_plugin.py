@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -19,7 +20,7 @@ import pytest
 from streamconform.core.outcome import Outcome, Result
 from streamconform.engine.baseline import Baseline, Gate, load_baseline
 from streamconform.engine.run import Case, ConformanceRun, RunConfig, parse_assignments
-from streamconform.errors import SpecError, StreamConformError
+from streamconform.errors import InternalError, SpecError, StreamConformError
 from streamconform.report.html import write_html
 from streamconform.report.progress import PROGRESS_STYLES, Progress
 from streamconform.report.summary import build_summary, write_summary
@@ -214,9 +215,11 @@ def _verdict(config: pytest.Config, case: Case) -> Result:
 
 @pytest.fixture
 def verify_conformance(request: pytest.FixtureRequest) -> Any:
-    """Judge a case and turn its outcome into pytest's (fail, skip) plus our own labels."""
+    """Judge a case and turn its outcome into pytest's (fail, skip, error) plus our own
+    labels."""
 
     def verify(case: Case) -> Result:
+        __tracebackhide__ = True  # a report shows the verdict, not this function's source
         run = _run(request.config)
         result = _verdict(request.config, case)
         request.node.user_properties.append((_PROPERTY, json.dumps(result.to_json())))
@@ -237,6 +240,8 @@ def verify_conformance(request: pytest.FixtureRequest) -> Any:
                 name="wire transcript",
                 attachment_type=allure.attachment_type.TEXT,
             )
+        if result.outcome is Outcome.ERROR:  # ours, not the server's: no baseline covers it
+            raise InternalError(result.message)
         if result.outcome is Outcome.FAIL:
             baseline = request.config.stash.get(_BASELINE, None)
             entry = baseline.covering(result.id) if baseline else None
@@ -269,6 +274,8 @@ def pytest_report_teststatus(
     if report.when != "call":
         return None
     result = _result_of(report)
+    if result is not None and result.outcome is Outcome.ERROR:  # pytest's word for it
+        return "error", "E", ("ERROR", {"red": True})
     if result is None or result.outcome not in _STATUS:
         return None
     category, letter, word = _STATUS[result.outcome]
@@ -282,9 +289,35 @@ def _gist(message: str) -> str:
     return (actual or lines or [""])[0]
 
 
+def _errors_in_junit(config: pytest.Config) -> None:
+    """pytest writes <error> only for what broke outside a test's call, so a check that
+    raised is a <failure> in its JUnit XML: make it an <error>, and count it as one."""
+    name = getattr(config.option, "xmlpath", None)  # --junitxml, read as junitxml reads it
+    path = Path(os.path.expandvars(name)).expanduser() if name else None
+    if path is None or not path.is_file():
+        return
+    tree = ET.parse(path)
+    for suite in tree.iter("testsuite"):
+        for case in suite.iter("testcase"):
+            failure = case.find("failure")
+            if failure is not None and _raised(case):
+                failure.tag = "error"
+                suite.set("failures", str(int(suite.get("failures", "0")) - 1))
+                suite.set("errors", str(int(suite.get("errors", "0")) + 1))
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _raised(case: ET.Element) -> bool:
+    """Whether a JUnit test case holds a result (as its property) whose check raised."""
+    for prop in case.iter("property"):
+        if prop.get("name") == _PROPERTY:
+            return Result.from_json(json.loads(prop.get("value", ""))).outcome is Outcome.ERROR
+    return False
+
+
 class ResultsReporter:
     """Collects every verdict (from xdist workers too), writes summary.json at the end, and
-    holds the run to its baseline."""
+    holds the run to its baseline; a check that raised makes it exit 3 (INTERNAL_ERROR)."""
 
     def __init__(self, report_dir: Path, baseline: Baseline | None) -> None:
         self.report_dir = report_dir
@@ -300,6 +333,7 @@ class ResultsReporter:
             if result is not None:
                 self.results.append(result)
 
+    @pytest.hookimpl(trylast=True)  # after pytest's junitxml has written its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.results:
             return
@@ -310,6 +344,10 @@ class ResultsReporter:
             self.gate = self.baseline.judge(self.results)
             if self.gate.stale and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if any(r.outcome is Outcome.ERROR for r in self.results):
+            _errors_in_junit(session.config)
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # exit 3 beats 1
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         shown = [r for r in self.results if r.outcome in _STATUS]

@@ -11,22 +11,32 @@ __all__ = ["Outcome", "Result", "case_id"]
 
 class Outcome(StrEnum):
     """pass; fail (a MUST broken); warn (a SHOULD broken); skip (not applicable by the spec);
-    untestable (applicable, but nothing could be judged)."""
+    untestable (applicable, but nothing could be judged); error (the check raised: a bug of
+    streamconform's own, never the server's)."""
 
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
     SKIP = "skip"
     UNTESTABLE = "untestable"
+    ERROR = "error"
 
     @property
     def gravity(self) -> int:
         """Its weight where several outcomes become one (a case judged on several captures,
-        a cell of the report's matrix): skip < pass < warn < untestable < fail."""
+        a cell of the report's matrix): skip < pass < warn < untestable < fail < error. An
+        error is gravest: whatever else was judged, the verdict cannot be trusted."""
         return _GRAVITY.index(self)
 
 
-_GRAVITY = (Outcome.SKIP, Outcome.PASS, Outcome.WARN, Outcome.UNTESTABLE, Outcome.FAIL)
+_GRAVITY = (
+    Outcome.SKIP,
+    Outcome.PASS,
+    Outcome.WARN,
+    Outcome.UNTESTABLE,
+    Outcome.FAIL,
+    Outcome.ERROR,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ A baseline file names failing cases (ids or globs), each with a reason. A failur
 entry names fails the run; so does an entry whose cases ran and none failed (stale):
 the baseline can only shrink. An entry that names no case of the run is listed, not
 failed: it may be a typo, or name a spec this job does not run (one baseline can serve
-several jobs).
+several jobs). An error (a check that raised) is streamconform's, not the server's: no
+entry covers it, and none is written for it.
 
     version: 1
     expected_failures:
@@ -47,7 +48,8 @@ _SCHEMA = {
         },
     },
 }
-_JUDGED = (Outcome.PASS, Outcome.WARN, Outcome.FAIL)  # a skip or untestable case says nothing
+# a skip, untestable or error case says nothing of the server
+_JUDGED = (Outcome.PASS, Outcome.WARN, Outcome.FAIL)
 
 
 @dataclass(frozen=True, slots=True)

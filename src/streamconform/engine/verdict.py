@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 from streamconform.checks.registry import Check, Finding, Untestable, not_applicable
 from streamconform.core.evidence import Evidence, primary
 from streamconform.core.outcome import Outcome, Result, case_id
@@ -15,6 +17,8 @@ __all__ = ["effective_level", "judge"]
 _FINDINGS_SHOWN = 3
 _SHOWN_CHARS = 300
 _REPLAY = "; replay: "
+_TRACEBACK_FRAMES = 10  # the innermost: where the check raised
+_RAISED_CHARS = 1000
 
 
 def _requirement_text(chk: Check, traced: list[Requirement]) -> str:
@@ -93,6 +97,18 @@ def _message(
     return r.text("\n".join(lines))
 
 
+def _crash(chk: Check, err: Exception, r: Redactor) -> str:
+    """The message of a check that raised: its innermost frames and the exception, each
+    redacted whole before the exception is clipped (it may quote a body that holds a key)."""
+    frames = r.text("".join(traceback.format_tb(err.__traceback__, -_TRACEBACK_FRAMES)))
+    raised = r.text("".join(traceback.format_exception_only(err)).rstrip())
+    return (
+        f"internal error: check {chk.id} raised {type(err).__name__} (a streamconform bug, "
+        "not the server's; please report it)\n"
+        f"Traceback (most recent call last):\n{frames}{_clip(raised, _RAISED_CHARS)}"
+    )
+
+
 def judge(
     chk: Check,
     spec: Spec,
@@ -103,7 +119,8 @@ def judge(
     strict: bool,
     redactor: Redactor,
 ) -> Result:
-    """Run one check and grade it; a check that raises is reported, never silently passed.
+    """Run one check and grade it; a check that raises is an error, never passed and never
+    blamed on the target.
 
     `evidence` is None only where nothing could be gathered: an inapplicable check, or a
     scenario the caller reports as untestable. Findings point into its primary transcript.
@@ -141,11 +158,7 @@ def judge(
     except Untestable as why:
         return result(Outcome.UNTESTABLE, redactor.text(str(why)))
     except Exception as err:  # a defect in the check, not in the target
-        return result(
-            Outcome.FAIL,
-            f"internal error: check {chk.id} raised {type(err).__name__}: {err} "
-            "(a streamconform bug; please report it)",
-        )
+        return result(Outcome.ERROR, _crash(chk, err, redactor))
     if not findings:
         return result(Outcome.PASS, "")
     outcome = Outcome.FAIL if level is Level.MUST or strict else Outcome.WARN

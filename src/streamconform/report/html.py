@@ -1,10 +1,10 @@
 """report.html: one self-contained file (no script, no server, no network) built from the
 same data as summary.json, so what it shows is what summary.json says.
 
-A matrix of checks by spec and target, coloured by outcome; every failure, warning and
-untestable case with its message (requirement, expected, actual, where, wire excerpt);
-and per endpoint the time to the first event, the whole duration and the gaps between
-events, drawn as inline SVG.
+A matrix of checks by spec and target, coloured by outcome; every internal error (with
+its traceback), failure, warning and untestable case with its message (requirement,
+expected, actual, where, wire excerpt); and per endpoint the time to the first event, the
+whole duration and the gaps between events, drawn as inline SVG.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ _COLOURS = {
     "warn": "#ef6c00",
     "skip": "#9e9e9e",
     "untestable": "#6a1b9a",
+    "error": "#212121",
 }
+_FINDINGS = ("error", "fail", "warn", "untestable")
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}
@@ -64,13 +66,8 @@ def _matrix(summary: dict[str, Any]) -> list[str]:
 
 
 def _findings(summary: dict[str, Any]) -> list[str]:
-    out = ["<h2>Failures, warnings and untestable cases</h2>"]
-    shown = [
-        r
-        for run in summary["runs"]
-        for r in run["results"]
-        if r["outcome"] in ("fail", "warn", "untestable")
-    ]
+    out = ["<h2>Internal errors, failures, warnings and untestable cases</h2>"]
+    shown = [r for run in summary["runs"] for r in run["results"] if r["outcome"] in _FINDINGS]
     if not shown:
         out.append("<p>None.</p>")
     for r in sorted(shown, key=lambda r: (-Outcome(r["outcome"]).gravity, r["id"])):

@@ -4,7 +4,10 @@
  "runs": [{"spec", "target", "results": [{"id", "check", "suite", "endpoint", "level",
                                           "outcome", "message", "requirement"}],
            "timing": {endpoint: {"first_event", "duration", "gaps"}}}],
- "totals": {"pass", "fail", "warn", "skip", "untestable"}}
+ "totals": {"pass", "fail", "warn", "skip", "untestable", "error"}}
+
+Still version 1: "error" came later, and a reader takes a summary without it as one with
+no error (nothing here reads the totals back).
 """
 
 from __future__ import annotations
