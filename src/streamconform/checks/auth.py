@@ -1,5 +1,6 @@
-"""Auth suite: an API key that is missing, malformed or wrong is refused with 401 and the
-documented body before any stream starts, and a key is taken from its header only.
+"""Auth checks (auth.*), in the auth suite: an API key that is missing, malformed or wrong
+is refused with 401 and the documented body before any stream starts, and a key is taken
+from its header only.
 
 A stream opened with an issued token is judged where its key is sent: the token
 endpoint. Insufficient scope (403) is a documented error of its own and is judged by

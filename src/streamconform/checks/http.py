@@ -1,39 +1,25 @@
-"""Framing checks on the HTTP response that carries a stream: status and headers."""
+"""HTTP checks (http.*): the response that carries a stream (its status and headers), and
+documented errors answered before any stream starts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from streamconform.checks.headers import FRAMING_MEDIA, cache_directives, media_type
+from streamconform.checks.refusals import refusal_findings
 from streamconform.checks.registry import Finding, check
+from streamconform.core.evidence import Provoked
 from streamconform.core.transcript import End, Transcript
-from streamconform.model.spec import Endpoint, Framing, Level
+from streamconform.model.spec import Endpoint, ErrorCase, Level
+from streamconform.scenarios.stream import errors
 
 RFC9110 = "https://www.rfc-editor.org/rfc/rfc9110"
 RFC9111 = "https://www.rfc-editor.org/rfc/rfc9111"
-FRAMING_MEDIA = {
-    Framing.SSE: {"text/event-stream"},
-    Framing.NDJSON: {
-        "application/x-ndjson",
-        "application/jsonl",
-        "application/json-seq",
-        "application/ndjson",
-        "application/jsonlines",
-    },
-    Framing.TEXT: {"text/plain"},
-}
+RFC9110_STATUS = "https://www.rfc-editor.org/rfc/rfc9110#name-status-codes"
 
 
-def media_type(value: str | None) -> str:
-    """The bare media type of a Content-Type value, lower-cased."""
-    return (value or "").split(";", 1)[0].strip().lower()
-
-
-def cache_directives(t: Transcript) -> tuple[set[str], str]:
-    """The response's Cache-Control directives, lower-cased, and the header as a finding
-    shows it."""
-    value = t.header("cache-control")
-    shown = "no Cache-Control header" if value is None else f"Cache-Control: {value}"
-    return {d.strip().lower() for d in (value or "").split(",")}, shown
+def _has_errors(ep: Endpoint) -> str | None:
+    return None if ep.errors else "the spec documents no error status for this endpoint"
 
 
 @check(
@@ -122,3 +108,23 @@ def content_encoding(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     value = t.header("content-encoding")
     if value is not None and value.strip().lower() not in ("", "identity"):
         yield Finding("no Content-Encoding (identity)", f"Content-Encoding: {value}")
+
+
+@check(
+    id="http.error.documented",
+    suite="terminal",
+    level=Level.MUST,
+    title="Documented errors come before the stream, as documented",
+    requirement="""Each documented error (missing key, missing scope, unknown resource, no
+        credits, server failure) is answered with its documented status and a JSON error
+        body, before any stream starts: never a 200 stream, never a 5xx for a client's
+        mistake.""",
+    reference=RFC9110_STATUS,
+    applies=_has_errors,
+    needs_stream=False,
+    scenarios=errors,
+)
+def error_documented(ev: Provoked, ep: Endpoint) -> Iterator[Finding]:
+    case = ev.subject
+    assert isinstance(case, ErrorCase)
+    yield from refusal_findings(ev.primary, ep, (case.status,), case.when)

@@ -1,4 +1,5 @@
-"""Framing checks for NDJSON streams: one complete JSON object per LF-terminated line."""
+"""NDJSON checks (ndjson.*), in the framing suite: one complete JSON object per
+LF-terminated line."""
 
 from __future__ import annotations
 

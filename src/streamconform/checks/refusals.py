@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator
 
 from jsonschema.exceptions import best_match
 
-from streamconform.checks.http import FRAMING_MEDIA, media_type
+from streamconform.checks.headers import FRAMING_MEDIA, media_type
 from streamconform.checks.registry import Finding, Untestable
 from streamconform.core.transcript import End, Transcript
 from streamconform.formats import schema_validator

@@ -1,4 +1,5 @@
-"""Framing checks for text/event-stream, after the WHATWG event-stream parsing rules."""
+"""SSE checks (sse.*), in the framing suite: text/event-stream after the WHATWG
+event-stream parsing rules."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""Terminal and error suite: exactly one terminal event, close (or stay open) after it,
-failures reported as the documented terminal event, and documented HTTP errors answered
-before any stream starts."""
+"""Terminal checks (terminal.*): exactly one terminal event, close (or stay open) after it,
+failures reported as the documented terminal event, and an end by the maximum duration.
+
+The terminal suite also holds http.error.documented, which lives with the other http.*
+checks in checks/http.py."""
 
 from __future__ import annotations
 
@@ -8,16 +10,13 @@ from collections.abc import Iterator
 
 from jsonschema.exceptions import best_match
 
-from streamconform.checks.refusals import refusal_findings
 from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
 from streamconform.core.evidence import Provoked
 from streamconform.core.transcript import End, Transcript
 from streamconform.decode.events import Event
 from streamconform.formats import schema_validator
-from streamconform.model.spec import Endpoint, ErrorCase, EventsSpec, Failure, Level
-from streamconform.scenarios.stream import OVERRUN, errors, failures
-
-RFC9110_STATUS = "https://www.rfc-editor.org/rfc/rfc9110#name-status-codes"
+from streamconform.model.spec import Endpoint, EventsSpec, Failure, Level
+from streamconform.scenarios.stream import OVERRUN, failures
 
 
 def _has_terminal(ep: Endpoint) -> str | None:
@@ -46,10 +45,6 @@ def _has_failures(ep: Endpoint) -> str | None:
 
 def _has_overrun(ep: Endpoint) -> str | None:
     return None if ep.overrun else "the spec gives no way to make this stream overrun"
-
-
-def _has_errors(ep: Endpoint) -> str | None:
-    return None if ep.errors else "the spec documents no error status for this endpoint"
 
 
 def _awaited(t: Transcript, rules: EventsSpec) -> list[Event]:
@@ -215,26 +210,6 @@ def failure_reported(ev: Provoked, ep: Endpoint) -> Iterator[Finding]:
             t.body_bytes,
             len(t.events),
         )
-
-
-@check(
-    id="http.error.documented",
-    suite="terminal",
-    level=Level.MUST,
-    title="Documented errors come before the stream, as documented",
-    requirement="""Each documented error (missing key, missing scope, unknown resource, no
-        credits, server failure) is answered with its documented status and a JSON error
-        body, before any stream starts: never a 200 stream, never a 5xx for a client's
-        mistake.""",
-    reference=RFC9110_STATUS,
-    applies=_has_errors,
-    needs_stream=False,
-    scenarios=errors,
-)
-def error_documented(ev: Provoked, ep: Endpoint) -> Iterator[Finding]:
-    case = ev.subject
-    assert isinstance(case, ErrorCase)
-    yield from refusal_findings(ev.primary, ep, (case.status,), case.when)
 
 
 @check(

@@ -1,4 +1,5 @@
-"""Framing check for text/plain streams: raw text, with no other protocol's framing."""
+"""Text checks (text.*), in the framing suite: a text/plain stream is raw text, with no
+other protocol's framing."""
 
 from __future__ import annotations
 

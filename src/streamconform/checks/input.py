@@ -1,12 +1,12 @@
-"""Bad-input suite: requests generated from the spec's schemas. Invalid ones are refused
-with 400 or 422 and a JSON error, never a 5xx and never a stream; valid ones start the
-stream or get a documented answer."""
+"""Input checks (input.*), in the bad-input suite: requests generated from the spec's
+schemas. Invalid ones are refused with 400 or 422 and a JSON error, never a 5xx and never a
+stream; valid ones start the stream or get a documented answer."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from streamconform.checks.http import media_type
+from streamconform.checks.headers import media_type
 from streamconform.checks.registry import Finding, Untestable, check
 from streamconform.core.evidence import BadInput
 from streamconform.model.spec import Endpoint, Level

@@ -1,13 +1,13 @@
-"""Reconnection suite: a client whose connection drops resumes (Last-Event-ID, or a cursor
-on the re-attach endpoint) and gets the rest of the run, nothing missing, nothing twice, in
-order; a cursor the server never issued and a resume after the window get their documented
-answers."""
+"""Resume checks (resume.*), in the reconnection suite: a client whose connection drops
+resumes (Last-Event-ID, or a cursor on the re-attach endpoint) and gets the rest of the run,
+nothing missing, nothing twice, in order; a cursor the server never issued and a resume
+after the window get their documented answers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from streamconform.checks.ordering import event_id
+from streamconform.checks.event_fields import event_id
 from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
 from streamconform.core.evidence import Resumed
 from streamconform.core.transcript import End, Transcript

@@ -1,4 +1,5 @@
-"""Framing checks that hold for every stream: valid UTF-8, real streaming, bounded size and time."""
+"""Stream checks (stream.*), in the framing suite: every stream really streams and ends within
+its bounds of silence, duration, connection and event size."""
 
 from __future__ import annotations
 
@@ -33,19 +34,6 @@ def _stalled(t: Transcript, start: float, end: float) -> float:
         for at, length in t.stalls
         if at < end and at + length > start
     )
-
-
-@check(
-    id="encoding.utf8.valid",
-    suite="framing",
-    level=Level.MUST,
-    title="The body is valid UTF-8",
-    requirement="""A stream body is UTF-8, whatever charset the Content-Type names; clients
-        decode it as UTF-8 and show U+FFFD for invalid bytes.""",
-    reference="https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream",
-)
-def utf8_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    yield from from_notes(t, "encoding.utf8.invalid", "valid UTF-8")
 
 
 @check(

@@ -1,4 +1,5 @@
-"""Token suite: an issued stream token opens one stream, once, and only while it lives.
+"""Token checks (token.*), in the tokens suite: an issued stream token opens one stream, once,
+and only while it lives.
 
 The token endpoint answers in the documented shape and keeps the answer out of caches;
 a token is refused once used (after its stream, during it, and when many requests race
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 
 from jsonschema.exceptions import best_match
 
-from streamconform.checks.http import cache_directives
+from streamconform.checks.headers import cache_directives
 from streamconform.checks.refusals import body_text, is_accepted, refusal_findings
 from streamconform.checks.registry import Finding, Untestable, check
 from streamconform.core.evidence import TokenTrial
