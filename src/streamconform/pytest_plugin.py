@@ -179,6 +179,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("conformance_case", cases, ids=[c.id for c in cases])
 
 
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `-n`, send every case of an endpoint to one worker: the first of them plays
+    all of the endpoint's scenarios at once, which a second worker would play again."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByEndpoint(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return endpoint_of(nodeid)
+
+    return ByEndpoint(config, log)
+
+
+def endpoint_of(nodeid: str) -> str:
+    """A case's `spec::endpoint` from its test id (`...[spec::endpoint::check]`); any other
+    test is a scope of its own."""
+    case = nodeid.rpartition("[")[2].removesuffix("]")
+    spec_endpoint, sep, _ = case.rpartition("::")
+    return spec_endpoint if sep and "::" in spec_endpoint else nodeid
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Stop with one line and exit 2 on a bad spec, option or unreachable target; a suite
     left with no case by the selection is deselected, not reported as a skipped test."""
