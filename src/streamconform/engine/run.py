@@ -13,7 +13,7 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 from streamconform.capture.recorder import Limits
@@ -29,7 +29,7 @@ from streamconform.errors import SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
 from streamconform.model.profile import Profile, load_profile
 from streamconform.resources import bundled_dir
-from streamconform.scenarios.registry import Family, Scenario
+from streamconform.scenarios.registry import Scenario
 from streamconform.scenarios.stream import PLAIN
 from streamconform.scenarios.token import DEFAULT_RACE, MAX_RACE
 from streamconform.servers import BackgroundServer, reference_app_for
@@ -189,7 +189,6 @@ class ConformanceRun:
         self._evidence: dict[tuple[str, str, str], Evidence] = {}
         self._sessions: dict[tuple[str, str], TargetSession] = {}
         self._runner: asyncio.Runner | None = None
-        self._played: set[tuple[str, str]] = set()  # endpoints whose scenarios were played
         self._probed: set[str] = set()
         self.fault = self._find_fault(config.fault) if config.fault else None
 
@@ -325,74 +324,14 @@ class ConformanceRun:
         return self._evidence[key]
 
     def _wanted(self, spec: Spec, endpoint: Endpoint) -> list[Scenario]:
-        """Every scenario the selected, applicable checks judge on this endpoint (the plain
-        stream for a check that names none)."""
+        """Every scenario the selected, applicable checks judge on this endpoint."""
         out: list[Scenario] = []
         for chk in REGISTRY.values():
-            if endpoint.framing not in chk.framings or not_applicable(chk, endpoint) is not None:
+            if chk.scenarios is None or not_applicable(chk, endpoint) is not None:
                 continue
             if self.selected(Case(spec, endpoint, chk)):
-                out.extend(chk.scenarios(endpoint) if chk.scenarios else [PLAIN])
+                out.extend(chk.scenarios(endpoint))
         return out
-
-    def _play_endpoint(self, spec: Spec, endpoint: Endpoint) -> None:
-        """Play, once, every scenario the selected checks want of this endpoint, all at once:
-        each family in a task of its own (the plain stream first for those it sizes), so
-        the waits on compressed-time bounds (runs, a token's lifetime, a resume window)
-        overlap. Where the endpoint's teardown undoes what its setup made (a deployment
-        deleted), families would pull the resource from under each other: they play one
-        after another. A family that raises leaves its scenarios to be played when a case
-        asks for them, so the error is reported on that case."""
-        if (spec.name, endpoint.name) in self._played:
-            return
-        self._played.add((spec.name, endpoint.name))
-        session = self.session(spec, endpoint)
-        groups: dict[Family, dict[str, Scenario]] = {}
-        for scenario in self._wanted(spec, endpoint):
-            done = (spec.name, endpoint.name, scenario.name) in self._evidence
-            if scenario is not PLAIN and not done and not scenario.unavailable(session):
-                groups.setdefault(scenario.family, {}).setdefault(scenario.name, scenario)
-        needs_plain = any(f.after_plain for f in groups) or PLAIN in self._wanted(spec, endpoint)
-
-        async def play_all() -> list[dict[str, Evidence] | BaseException]:
-            async def plain() -> dict[str, Evidence]:
-                if not needs_plain or session.plain is not None:
-                    return {}
-                played = await PLAIN.family.play(session, [PLAIN])
-                session.plain = cast(Transcript, played[PLAIN.name])
-                return played
-
-            async def one(family: Family, scenarios: dict[str, Scenario]) -> dict[str, Evidence]:
-                if family.after_plain:
-                    await first
-                batch = sorted(scenarios.values(), key=lambda s: s.name)
-                return await family.play(session, batch)
-
-            async def guarded(family: Family) -> dict[str, Evidence] | BaseException:
-                try:
-                    return await one(family, groups[family])
-                except Exception as err:  # replayed by the case that needs it
-                    return err
-
-            # where families would take the setup's resource from each other, and for a
-            # family that must play alone, one family at a time
-            one_by_one = bool(endpoint.teardown)
-            before = [f for f in groups if not f.after_plain and (f.alone or one_by_one)]
-            after = [f for f in groups if f.after_plain and (f.alone or one_by_one)]
-            together = [f for f in groups if f not in before and f not in after]
-            results = [await guarded(f) for f in before]
-            first = asyncio.create_task(plain())
-            if one_by_one:
-                results.extend(await asyncio.gather(first, return_exceptions=True))
-            else:
-                jobs = [first, *(one(f, groups[f]) for f in together)]
-                results.extend(await asyncio.gather(*jobs, return_exceptions=True))
-            return [*results, *[await guarded(f) for f in after]]
-
-        for played in self._loop().run(play_all()):
-            if isinstance(played, dict):
-                for name, gathered in played.items():
-                    self._evidence[(spec.name, endpoint.name, name)] = gathered
 
     def _loop(self) -> asyncio.Runner:
         """One event loop for the run: each session's client lives on it between plays."""
@@ -418,7 +357,6 @@ class ConformanceRun:
 
         if not_applicable(chk, endpoint) is not None:
             return one(None)
-        self._play_endpoint(spec, endpoint)
         if chk.scenarios is None:
             plain = self.transcript(spec, endpoint)
             return replace(one(plain), timing=_timing(plain))

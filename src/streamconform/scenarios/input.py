@@ -165,7 +165,7 @@ def _no_schema(session: TargetSession, scenario: Scenario) -> str:
     return f"the spec gives no way to provoke {scenario.name} on this endpoint"
 
 
-@family("input", unavailable=_no_schema, batched=False, alone=True)
+@family("input", unavailable=_no_schema, batched=False)
 async def INPUTS(session: TargetSession, scenarios: Sequence[Scenario]) -> dict[str, Evidence]:
     """Generated requests of each mode, drawn with the run's seed, after the setup."""
     out: dict[str, Evidence] = {}

@@ -31,9 +31,7 @@ class Family:
     `unavailable` says why a scenario cannot be played on this session ("" when it can);
     `after_plain` families need the endpoint's plain capture first (it sizes them);
     `batched` families play every scenario of theirs an endpoint's checks want in one call
-    (they share one setup); the others play a check's own scenarios together. An `alone`
-    family is never played beside another: it would hold up their clocks (generating
-    requests is work for the processor, not a wait).
+    (they share one setup); the others play a check's own scenarios together.
     """
 
     name: str
@@ -41,7 +39,6 @@ class Family:
     unavailable: Callable[[TargetSession, Scenario], str] = always
     after_plain: bool = False
     batched: bool = True
-    alone: bool = False
 
 
 FAMILIES: dict[str, Family] = {}
@@ -53,7 +50,6 @@ def family(
     unavailable: Callable[[TargetSession, Scenario], str] = always,
     after_plain: bool = False,
     batched: bool = True,
-    alone: bool = False,
 ) -> Callable[[Play], Family]:
     """Register a family by the function that plays its scenarios; a duplicate name is an
     import-time error."""
@@ -61,7 +57,7 @@ def family(
     def register(play: Play) -> Family:
         if name in FAMILIES:
             raise ValueError(f"scenario family {name!r} registered twice")
-        FAMILIES[name] = made = Family(name, play, unavailable, after_plain, batched, alone)
+        FAMILIES[name] = made = Family(name, play, unavailable, after_plain, batched)
         return made
 
     return register
