@@ -7,21 +7,15 @@ at once, so a server that accepts a bad credential costs no more than one that r
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import httpx
 
-from streamconform.capture.flows import describe_http_error
+from streamconform.capture.answer import Success, read_answer
 from streamconform.capture.requests import RequestPlan
 from streamconform.capture.session import TargetSession
-from streamconform.core.echoes import find_echoes
 from streamconform.core.transcript import Chunk, End, RequestRecord, Transcript
 from streamconform.model.spec import Endpoint
 
 __all__ = ["exchange"]
-
-_FIRST_BYTES = 0.5  # how long an accepted stream is read, to show what it began with
 
 
 async def exchange(
@@ -51,60 +45,37 @@ async def exchange(
     record = RequestRecord(
         plan.method, redactor.text(str(request.url)), redactor.headers(request.headers.items())
     )
-    started = time.monotonic()
-    body = bytearray()
-    status: int | None = None
-    headers: list[tuple[str, str]] = []
-    headers_time: float | None = None
-    end, detail = End.NOT_A_STREAM, ""
-    try:
-        async with asyncio.timeout(deadline):
-            response = await client.send(request, stream=True)
-            try:
-                status, headers = response.status_code, response.headers.multi_items()
-                headers_time = time.monotonic() - started
-                accepted = 200 <= status < 300
-                if accepted and not read_success:
-                    end, detail = End.CUT, "the request was accepted; the stream was dropped"
-                    await _first_bytes(response, body, limits.max_error_body)
-                else:
-                    end = End.NOT_A_STREAM if not accepted else End.CLOSED
-                    limit = limits.max_error_body if not accepted else limits.max_body_bytes
-                    async for piece in response.aiter_bytes():
-                        body += piece
-                        if len(body) >= limit:
-                            break
-            finally:
-                await response.aclose()
-    except TimeoutError:
-        end = End.RESPONSE_TIMEOUT if status is None else End.IDLE_TIMEOUT
+    answer = await read_answer(
+        client,
+        request,
+        deadline=deadline,
+        error_limit=limits.max_error_body,
+        success=Success.WHOLE if read_success else Success.FIRST_BYTES,
+        success_limit=limits.max_body_bytes,
+    )
+    if answer.timed_out:
+        end = End.RESPONSE_TIMEOUT if answer.status is None else End.IDLE_TIMEOUT
         detail = f"no complete answer within {deadline:.1f} s"
-    except httpx.HTTPError as err:
-        end, detail = End.READ_ERROR, describe_http_error(err)
-    echoes = find_echoes(*plan.credential, headers, bytes(body)) if plan.credential else ()
+    elif answer.error:
+        end, detail = End.READ_ERROR, answer.error
+    elif answer.accepted and not read_success:
+        end, detail = End.CUT, "the request was accepted; the stream was dropped"
+    else:
+        end, detail = (End.CLOSED if answer.accepted else End.NOT_A_STREAM), ""
+    body = answer.body
     return Transcript(
         session.spec.name,
         endpoint.name,
         endpoint.framing.value if endpoint.framing else "",
         record,
-        status=status,
-        headers=redactor.headers(headers),
-        chunks=(Chunk(headers_time or 0.0, 0, bytes(body)),) if body else (),
+        status=answer.status,
+        headers=redactor.headers(answer.headers),
+        chunks=(Chunk(answer.headers_time or 0.0, 0, body),) if body else (),
         end=end,
         end_detail=redactor.text(detail),
-        headers_time=headers_time,
-        duration=time.monotonic() - started,
+        headers_time=answer.headers_time,
+        duration=answer.duration,
         body_bytes=len(body),
         variant=variant,
-        echoes=echoes,
+        echoes=answer.echoes(plan.credential),
     )
-
-
-async def _first_bytes(response: httpx.Response, body: bytearray, limit: int) -> None:
-    """What an accepted stream began with, for the report: one read, briefly awaited."""
-    pieces = response.aiter_bytes()
-    try:
-        piece = await asyncio.wait_for(anext(pieces), _FIRST_BYTES)
-    except (TimeoutError, StopAsyncIteration):
-        return
-    body += piece[:limit]

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from streamconform.capture.answer import Answer, Success, read_answer
 from streamconform.capture.requests import Timeouts, plan_request
 from streamconform.core.pointer import MISSING, resolve_pointer
 from streamconform.core.redact import Redactor
@@ -17,7 +18,7 @@ from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint, FlowStep, Spec
 from streamconform.model.timing import scaled
 
-__all__ = ["describe_http_error", "run_flow"]
+__all__ = ["run_flow"]
 
 _MAX_SETUP_BODY = 1 << 20
 
@@ -28,38 +29,11 @@ def _step_deadline(endpoint: Endpoint, scale: float) -> float:
     return timeouts.max_duration if endpoint.is_stream else timeouts.response
 
 
-async def _fetch(client: httpx.AsyncClient, request: httpx.Request) -> tuple[httpx.Response, bytes]:
-    """Send a request and read at most _MAX_SETUP_BODY bytes of its answer."""
-    response = await client.send(request, stream=True)
-    body = bytearray()
-    try:
-        async for piece in response.aiter_bytes():
-            body += piece
-            if len(body) >= _MAX_SETUP_BODY:
-                break
-    finally:
-        await response.aclose()
-    return response, bytes(body[:_MAX_SETUP_BODY])
-
-
-def describe_http_error(err: httpx.HTTPError) -> str:
-    """One line for a transport failure: what failed and against which URL."""
-    kind = type(err).__name__
-    detail = str(err) or "no detail"
-    try:
-        url = str(err.request.url)
-    except RuntimeError:
-        url = ""
-    return f"{kind} ({detail})" + (f" for {url}" if url else "")
-
-
-def _captured(
-    step: FlowStep, response: httpx.Response, document: Any, where: str
-) -> dict[str, Any]:
+def _captured(step: FlowStep, answer: Answer, document: Any, where: str) -> dict[str, Any]:
     values = {}
     for name, source in step.capture.items():
         if source.startswith("header:"):
-            value = response.headers.get(source[len("header:") :].strip())
+            value = answer.header(source[len("header:") :].strip())
         else:
             value = resolve_pointer(document, source)
         if value is None or value is MISSING:
@@ -97,21 +71,26 @@ async def run_flow(
             )
             redactor.add(*plan.secrets)
             limit = _step_deadline(endpoint, scale)
-            try:
-                async with asyncio.timeout(limit):
-                    response, body = await _fetch(client, plan.build(client))
-            except TimeoutError:
-                raise SetupError(f"{where}: no complete answer within {limit:.1f} s") from None
-            except httpx.HTTPError as err:
-                raise SetupError(redactor.text(f"{where}: {describe_http_error(err)}")) from None
-            log(redactor.text(f"{plan.method} {plan.url} -> {response.status_code}"))
+            answer = await read_answer(
+                client,
+                plan.build(client),
+                deadline=limit,
+                error_limit=_MAX_SETUP_BODY,
+                success=Success.WHOLE,
+            )
+            if answer.timed_out:
+                raise SetupError(f"{where}: no complete answer within {limit:.1f} s")
+            if answer.error:
+                raise SetupError(redactor.text(f"{where}: {answer.error}"))
+            body = answer.body[:_MAX_SETUP_BODY]
+            log(redactor.text(f"{plan.method} {plan.url} -> {answer.status}"))
             expected = step.expect or endpoint.success
-            if response.status_code not in expected:
+            if answer.status not in expected:
                 shown = body[:200].decode("utf-8", "replace")
                 raise SetupError(
                     redactor.text(
                         f"{where}: expected status {' or '.join(map(str, expected))}, "
-                        f"got {response.status_code} {shown!r}"
+                        f"got {answer.status} {shown!r}"
                     )
                 )
             try:
@@ -129,7 +108,7 @@ async def run_flow(
                         )
                     await asyncio.sleep(scaled(step.until.interval, scale, floor=0.01))
                     continue
-            captured = _captured(step, response, document, where)
+            captured = _captured(step, answer, document, where)
             redactor.add(*(str(captured[n]) for n in step.secret_captures if n in captured))
             variables.update(captured)
             break

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from streamconform.capture.flows import describe_http_error
+from streamconform.capture.answer import describe_http_error
 from streamconform.capture.recorder import Recorder
 from streamconform.capture.requests import RequestPlan, plan_request
 from streamconform.capture.session import TargetSession

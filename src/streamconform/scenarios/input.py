@@ -8,7 +8,6 @@ Each exchange is kept as a Probe with a redacted curl command that replays it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import shlex
@@ -16,11 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-import hypothesis
-import schemathesis
-from schemathesis import GenerationMode
 
-from streamconform.capture.flows import describe_http_error
+from streamconform.capture.answer import Success, read_answer
 from streamconform.capture.session import TargetSession
 from streamconform.core.evidence import BadInput, Evidence, Probe
 from streamconform.core.redact import Redactor
@@ -72,6 +68,12 @@ def openapi_for(endpoint: Endpoint, mode: str = "positive") -> dict[str, Any]:
 
 def draw_cases(endpoint: Endpoint, mode: str, count: int, seed: int) -> list[Any]:
     """Up to `count` schemathesis cases, the same ones for the same seed."""
+    # imported here: schemathesis and hypothesis take a good part of a second to load, and
+    # a process that draws no case (the command line before pytest starts) needs neither
+    import hypothesis
+    import schemathesis
+    from schemathesis import GenerationMode
+
     document = openapi_for(endpoint, mode)
     declared = {
         p["name"]
@@ -205,30 +207,21 @@ async def _send(
     An error body is read up to a limit a little past what a probe shows (by the longest
     secret), so that it is redacted whole before it is clipped. As many bytes as a probe
     shows make an answer: a body that stops there, or runs out of time after them, is kept.
+    A stream that starts is not read.
     """
-    limit = _BODY_READ + redactor.longest_secret
-    body = bytearray()
-    cut = False
-    try:
-        async with asyncio.timeout(deadline):
-            response = await client.send(request, stream=True)
-            try:
-                if not 200 <= response.status_code < 300:  # a stream that starts is not read
-                    async for piece in response.aiter_bytes():
-                        body += piece
-                        if len(body) >= limit:
-                            cut = True
-                            break
-            finally:
-                await response.aclose()
-    except TimeoutError:
-        if len(body) < _BODY_KEPT:
-            return Probe(mode, curl, None, "", "", f"no complete answer within {deadline:.1f} s")
-        cut = True
-    except httpx.HTTPError as err:
-        return Probe(mode, curl, None, "", "", redactor.text(describe_http_error(err)))
-    text = _kept_body(bytes(body), cut, redactor)
-    return Probe(mode, curl, response.status_code, response.headers.get("content-type", ""), text)
+    answer = await read_answer(
+        client,
+        request,
+        deadline=deadline,
+        error_limit=_BODY_READ + redactor.longest_secret,
+        success=Success.SKIP,
+    )
+    if answer.error:
+        return Probe(mode, curl, None, "", "", redactor.text(answer.error))
+    if answer.timed_out and len(answer.body) < _BODY_KEPT:
+        return Probe(mode, curl, None, "", "", f"no complete answer within {deadline:.1f} s")
+    text = _kept_body(answer.body, answer.cut or answer.timed_out, redactor)
+    return Probe(mode, curl, answer.status, answer.header("content-type") or "", text)
 
 
 def _kept_body(body: bytes, cut: bool, redactor: Redactor) -> str:
