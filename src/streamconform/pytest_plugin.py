@@ -21,10 +21,10 @@ from streamconform.core.outcome import Outcome, Result
 from streamconform.engine.baseline import Baseline, Gate, load_baseline
 from streamconform.engine.run import Case, ConformanceRun, RunConfig, parse_assignments
 from streamconform.errors import InternalError, SpecError, StreamConformError
+from streamconform.report.evidence import attachments
 from streamconform.report.html import write_html
 from streamconform.report.progress import PROGRESS_STYLES, Progress
 from streamconform.report.summary import build_summary, write_summary
-from streamconform.report.wire import render_transcript
 from streamconform.scenarios.token import DEFAULT_RACE
 
 _RUN = pytest.StashKey[ConformanceRun]()
@@ -257,12 +257,9 @@ def verify_conformance(request: pytest.FixtureRequest) -> Any:
         allure.dynamic.severity(_SEVERITY[result.level])
         allure.dynamic.description(result.requirement)
         if result.outcome is not Outcome.SKIP and _allure_enabled(request.config):
-            transcript = run.transcript(case.spec, case.endpoint)
-            allure.attach(
-                render_transcript(transcript, run.redactor),
-                name="wire transcript",
-                attachment_type=allure.attachment_type.TEXT,
-            )
+            for name, evidence in run.evidence_of(case):  # everything the case was judged on
+                for title, text in attachments(name, evidence, run.redactor):
+                    allure.attach(text, name=title, attachment_type=allure.attachment_type.TEXT)
         if result.outcome is Outcome.ERROR:  # ours, not the server's: no baseline covers it
             raise InternalError(result.message)
         if result.outcome is Outcome.FAIL:

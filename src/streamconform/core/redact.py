@@ -133,6 +133,19 @@ class Redactor:
         data = _USERINFO_BYTES.sub(_stars, data)
         return _SENSITIVE_PARAMS_BYTES.sub(_stars, data)
 
+    def mask_cut(self, data: bytes) -> bytes:
+        """As `mask`, for bytes that stop where reading stopped rather than where the body
+        ended: the first bytes of a secret at the very end, whose rest was never read and
+        so cannot be recognised, are masked too."""
+        data = self.mask(data)
+        cut = 0
+        for needle in self._byte_needles:
+            for size in range(min(len(needle) - 1, len(data)), cut, -1):
+                if data.endswith(needle[:size]):
+                    cut = size
+                    break
+        return data[: len(data) - cut] + b"*" * cut if cut else data
+
     def headers(self, headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
         """Headers with credential headers masked whole and secrets masked in the rest."""
         return tuple(

@@ -10,6 +10,7 @@ from streamconform.core.outcome import Outcome, Result, case_id
 from streamconform.core.redact import MARKER, Redactor
 from streamconform.core.transcript import Transcript
 from streamconform.model.spec import Endpoint, Level, Requirement, Spec
+from streamconform.report.evidence import evidence_lines
 from streamconform.report.wire import excerpt
 
 __all__ = ["effective_level", "judge"]
@@ -72,10 +73,11 @@ def _message(
     chk: Check,
     level: Level,
     requirement: str,
-    t: Transcript,
+    evidence: Evidence,
     findings: list[Finding],
     r: Redactor,
 ) -> str:
+    t = primary(evidence)
     first = findings[0]
     lines = [
         f"{chk.id} ({level}): {chk.title}",
@@ -85,6 +87,7 @@ def _message(
         f"Where: {_where(t, first)}",
         "Wire (arrival time, byte offset):",
         excerpt(t, first.offset, r),
+        *evidence_lines(evidence, r),
     ]
     for more in findings[1:_FINDINGS_SHOWN]:
         lines.append(f"Also: {_shown(more.actual, r)} at {_where(t, more)}")
@@ -162,4 +165,4 @@ def judge(
     if not findings:
         return result(Outcome.PASS, "")
     outcome = Outcome.FAIL if level is Level.MUST or strict else Outcome.WARN
-    return result(outcome, _message(chk, level, requirement, transcript, findings, redactor))
+    return result(outcome, _message(chk, level, requirement, evidence, findings, redactor))

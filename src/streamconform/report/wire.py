@@ -7,7 +7,7 @@ so a secret that crosses any of those cuts is hidden whole.
 from __future__ import annotations
 
 from streamconform.core.redact import Redactor
-from streamconform.core.transcript import Transcript
+from streamconform.core.transcript import End, Transcript
 
 __all__ = ["excerpt", "render_transcript", "show_bytes"]
 
@@ -47,8 +47,16 @@ def _masked_window(t: Transcript, start: int, stop: int, redactor: Redactor) -> 
     included: the mask runs on a window wider by the longest secret on both sides."""
     margin = redactor.longest_secret
     wide_start = max(0, start - margin)
-    wide = redactor.mask(_window(t, wide_start, stop + margin))
+    wide = _mask(t, _window(t, wide_start, stop + margin), redactor, stop + margin)
     return wide[start - wide_start : stop - wide_start]
+
+
+def _mask(t: Transcript, data: bytes, redactor: Redactor, stop: int) -> bytes:
+    """Bytes of the body up to `stop` masked; where they reach the end of a body the server
+    did not finish (cut, timed out, over a limit), a secret cut there is masked too."""
+    if stop >= t.body_bytes and t.end is not End.CLOSED:
+        return redactor.mask_cut(data)
+    return redactor.mask(data)
 
 
 def _masked_body(t: Transcript, redactor: Redactor) -> bytes:
@@ -60,7 +68,7 @@ def _masked_body(t: Transcript, redactor: Redactor) -> bytes:
             break
         pieces.append(chunk.data)
         size += len(chunk.data)
-    return redactor.mask(b"".join(pieces)[:limit])
+    return _mask(t, b"".join(pieces)[:limit], redactor, size)
 
 
 def excerpt(t: Transcript, offset: int | None, redactor: Redactor) -> str:

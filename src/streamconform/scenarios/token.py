@@ -10,6 +10,7 @@ is kept as a leg.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,7 @@ from streamconform.capture.requests import new_client
 from streamconform.capture.session import Prepared, TargetSession
 from streamconform.capture.stream import capture_stream
 from streamconform.core.evidence import Evidence, TokenTrial
+from streamconform.core.pointer import resolve_pointer
 from streamconform.core.transcript import Transcript
 from streamconform.errors import SetupError
 from streamconform.model.spec import Credentials, Endpoint, Spec, Variant
@@ -114,6 +116,9 @@ class _Trial:
         answer = await exchange(
             self.session, plan, endpoint=issuer, variant=name, read_success=True
         )
+        token = _token_in(answer, step.capture[self.credentials.token_variable])
+        if token:  # a real token, as secret as any the issuing flow captures
+            self.session.redactor.add(token)
         return _with_log(answer, self.ready)
 
     async def fresh(self) -> str:
@@ -143,6 +148,18 @@ class _Trial:
             values[self.credentials.token_variable] = token
         plan = self.session.plan(values=values, omit_auth=token is None)
         return await exchange(self.session, plan, variant=name, client=client)
+
+
+def _token_in(answer: Transcript, source: str) -> str:
+    """The token a token answer carries where the spec says ("" where it has none)."""
+    if source.startswith("header:"):
+        return answer.header(source.removeprefix("header:").strip()) or ""
+    try:
+        document = json.loads(b"".join(c.data for c in answer.chunks))
+    except ValueError:
+        return ""
+    token = resolve_pointer(document, source)
+    return token if isinstance(token, str) else ""
 
 
 def _with_log(answer: Transcript, ready: Prepared) -> Transcript:
