@@ -7,6 +7,8 @@ variant must leave every check of its suites without a fail or a warn.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,13 +94,17 @@ def catalogue(specs: Sequence[str | Path] = ()) -> list[Fault]:
     return faults_for({s.name: s for s in loaded})
 
 
+@functools.cache
+def _named(specs: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    """Each spec file with its spec's name, read once per process for every fault tried."""
+    return tuple((load_spec(path).name, path) for path in spec_files(specs))
+
+
 def try_fault(fault: Fault, specs: Sequence[str | Path] = ()) -> FaultResult:
     """Run the checks that must catch the fault (all checks of a benign variant's suites)
     against the spec's reference server with the fault in."""
-    import time
-
     started = time.monotonic()
-    paths = [p for p in spec_files(specs) if load_spec(p).name == fault.spec]
+    paths = [path for name, path in _named(tuple(map(str, specs))) if name == fault.spec]
     select = list(fault.caught_by)
     run = ConformanceRun(RunConfig(specs=paths, fault=fault.name, select=select))
     try:
