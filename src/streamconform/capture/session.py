@@ -62,7 +62,8 @@ class TargetSession:
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """The session's HTTP client, made on first use in the run's event loop."""
+        """The session's HTTP client, made on first use in the run's event loop (and again
+        after `aclose`, which ends its connections)."""
         if self._client is None:
             self._client = new_client()
         return self._client

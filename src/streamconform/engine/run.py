@@ -29,7 +29,7 @@ from streamconform.errors import SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
 from streamconform.model.profile import Profile, load_profile
 from streamconform.resources import bundled_dir
-from streamconform.scenarios.registry import Scenario
+from streamconform.scenarios.registry import Family, Scenario
 from streamconform.scenarios.stream import PLAIN
 from streamconform.scenarios.token import DEFAULT_RACE, MAX_RACE
 from streamconform.servers import BackgroundServer, reference_app_for
@@ -159,6 +159,18 @@ def _timing(t: Transcript) -> dict[str, Any] | None:
         times = [e.time for e in t.events[: _GAPS_KEPT + 1]]
         timing["gaps"] = [round(b - a, 4) for a, b in itertools.pairwise(times)]
     return timing
+
+
+async def _play(
+    session: TargetSession, family: Family, scenarios: Sequence[Scenario]
+) -> dict[str, Evidence]:
+    """One play of a family; its connections close with it. A keep-alive connection left
+    idle until the next play could be closed by the server just as it is reused, and a
+    request lost that way would read as the server's failure."""
+    try:
+        return await family.play(session, scenarios)
+    finally:
+        await session.aclose()
 
 
 class ConformanceRun:
@@ -318,7 +330,7 @@ class ConformanceRun:
                 if other.family is family and not done and not other.unavailable(session):
                     wanted.setdefault(other.name, other)
             batch = sorted(wanted.values(), key=lambda s: s.name)
-            played = self._loop().run(family.play(session, batch))
+            played = self._loop().run(_play(session, family, batch))
             for name, gathered in played.items():
                 self._evidence[(spec.name, endpoint.name, name)] = gathered
         return self._evidence[key]
