@@ -73,6 +73,11 @@ class TargetSession:
             await self._client.aclose()
             self._client = None
 
+    def unprepared(self, scenario: str, detail: str) -> Transcript:
+        """This endpoint's transcript of a scenario whose request was never sent."""
+        framing = self.endpoint.framing.value if self.endpoint.framing else ""
+        return Transcript.unprepared(self.spec.name, self.endpoint.name, framing, scenario, detail)
+
     def timeouts(self, endpoint: Endpoint | None = None) -> Timeouts:
         """The bounds of a request to an endpoint (this one by default), scaled."""
         return Timeouts.for_endpoint(endpoint or self.endpoint, self.scale)

@@ -140,14 +140,8 @@ def _resumed(
     )
 
 
-def _failed(session: TargetSession, name: str, detail: str) -> Transcript:
-    endpoint = session.endpoint
-    framing = endpoint.framing.value if endpoint.framing else ""
-    return Transcript.unprepared(session.spec.name, endpoint.name, framing, name, detail)
-
-
 def _not_played(session: TargetSession, name: str, detail: str) -> Resumed:
-    return Resumed(primary=_failed(session, name, detail))
+    return Resumed(primary=session.unprepared(name, detail))
 
 
 async def _start(
@@ -319,7 +313,7 @@ async def _bad_cursor(session: TargetSession, name: str, value: str) -> Transcri
     source = rules.resume.run_id_from.removeprefix("header:")
     run = fresh.header(source)
     if run is None:
-        return _failed(session, name, f"no {source} header to resume by")
+        return session.unprepared(name, f"no {source} header to resume by")
     attach = session.spec.endpoints[rules.resume.endpoint]
     variant = Variant(
         name,
@@ -342,7 +336,7 @@ async def _after_window(session: TargetSession, name: str) -> Resumed:
             f"waiting out a {wait:.0f} s resume window is not done on this target "
             "(a target profile's time_scale can shorten it)"
         )
-        return Resumed(primary=_failed(session, name, "not waited"), not_waited=reason)
+        return Resumed(primary=session.unprepared(name, "not waited"), not_waited=reason)
     leg = await _capture(session, endpoint, Variant(name, cut_after=1))
     source = rules.resume.run_id_from.removeprefix("header:")
     run = leg.header(source)

@@ -242,10 +242,7 @@ async def _missing(t: _Trial, name: str) -> TokenTrial:
 
 
 def _failed(session: TargetSession, name: str, detail: str) -> TokenTrial:
-    endpoint = session.endpoint
-    framing = endpoint.framing.value if endpoint.framing else ""
-    failed = Transcript.unprepared(session.spec.name, endpoint.name, framing, name, detail)
-    return TokenTrial(primary=failed)
+    return TokenTrial(primary=session.unprepared(name, detail))
 
 
 def _unavailable(session: TargetSession, scenario: Scenario) -> str:
