@@ -384,7 +384,7 @@ def chat_run(spec_file: Path, server: ChatServer, **config: Any) -> Iterator[Con
 def judge_input(spec_file: Path, server: ChatServer, **config: Any) -> dict[str, Result]:
     """Both bad-input checks of the one-endpoint spec against the server; id -> result."""
     with chat_run(spec_file, server, **config) as run:
-        return {case.check.id: run.judge(case) for case in run.cases("bad-input")}
+        return {r.check: r for r in run.judge_all(run.cases("bad-input"))}
 
 
 @pytest.mark.parametrize(

@@ -181,7 +181,7 @@ def run_auth(
     )
     run = ConformanceRun(config, environ={})
     try:
-        return {case.id: run.judge(case) for case in run.cases("auth")}
+        return {r.id: r for r in run.judge_all(run.cases("auth"))}
     finally:
         run.close()
 
@@ -319,7 +319,7 @@ def test_a_server_comparing_the_whole_key_passes(
 def test_the_reference_servers_pass_every_auth_check() -> None:
     run = ConformanceRun(RunConfig(select=["auth."]), environ={})
     try:
-        results = [run.judge(case) for case in run.cases("auth")]
+        results = run.judge_all(run.cases("auth"))
     finally:
         run.close()
     specs = {"promptfloe", "prism-agents", "miniapp-studio", "workflow-stream"}

@@ -1055,7 +1055,7 @@ def judge_ordering(
         run = ConformanceRun(RunConfig(specs=[spec], target=server.url), environ={})
         try:
             cases = run.cases("ordering")
-            results = {case.check.id: run.judge(case) for case in cases}
+            results = {r.check: r for r in run.judge_all(cases)}
             if captured is not None:
                 (loaded,) = run.specs
                 (endpoint,) = loaded.stream_endpoints

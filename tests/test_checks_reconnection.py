@@ -539,7 +539,7 @@ def judge_rules(
             if c.endpoint.name == wire.endpoint and c.check.id in rules
         ]
         assert {c.check.id for c in cases} == set(rules)
-        return {case.check.id: run.judge(case) for case in cases}
+        return {r.check: r for r in run.judge_all(cases)}
 
 
 def said(result: Result, *words: str) -> None:

@@ -677,7 +677,7 @@ def run_live(
                 for c in run.cases("terminal")
                 if c.endpoint.name == "events" and c.check.id in wanted
             ]
-            results = {case.check.id: run.judge(case) for case in cases}
+            results = {r.check: r for r in run.judge_all(cases)}
             (loaded,) = run.specs
             events = loaded.endpoints["events"]
             transcripts = {v: primary(gathered(run, loaded, events, v)) for v in variants}

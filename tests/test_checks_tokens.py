@@ -227,7 +227,7 @@ def run_tokens(
     )
     run = ConformanceRun(config, environ={})
     try:
-        results = {case.check.id: run.judge(case) for case in run.cases("tokens")}
+        results = {r.check: r for r in run.judge_all(run.cases("tokens"))}
     finally:
         run.close()
     return results, seen
@@ -270,7 +270,7 @@ def test_a_correct_server_passes_every_token_check(live: Live, tmp_path: Path) -
 def test_the_embedded_reference_server_passes_every_token_check() -> None:
     run = ConformanceRun(RunConfig(specs=[SPEC], select=["token."]), environ={})
     try:
-        results = {case.check.id: run.judge(case).outcome for case in run.cases("tokens")}
+        results = {r.check: r.outcome for r in run.judge_all(run.cases("tokens"))}
     finally:
         run.close()
     assert results == {**dict.fromkeys(TOKEN_CHECKS, PASS), "token.binding": SKIP}

@@ -309,6 +309,10 @@ def test_a_malformed_spec_is_one_line_with_file_line_and_key(tmp_path: Path) -> 
         pytest.param(("run", "--token-race", "1"), "give 2 to 500", id="token-race-too-small"),
         pytest.param(("run", "--token-race", "9999"), "give 2 to 500", id="token-race-too-big"),
         pytest.param(("run", "--token-race", "many"), "invalid int", id="token-race-not-number"),
+        pytest.param(("run", "--concurrency", "0"), "give 1 or more", id="concurrency-zero"),
+        pytest.param(
+            ("faults", "--score", "--parallel", "0"), "give 1 or more", id="parallel-zero"
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(

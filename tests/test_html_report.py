@@ -53,7 +53,7 @@ def test_the_report_matches_the_summary_of_the_same_run(tmp_path: Path) -> None:
         )
     )
     try:
-        results = [run.judge(case) for case in run.cases()]
+        results = run.judge_all(run.cases())
     finally:
         run.close()
     summary: dict[str, Any] = build_summary(results)
@@ -94,7 +94,7 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         )
     )
     try:
-        results = [run.judge(case) for case in run.cases()]
+        results = run.judge_all(run.cases())
     finally:
         run.close()
     page = write_html(build_summary(results), tmp_path)

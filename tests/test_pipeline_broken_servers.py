@@ -90,7 +90,7 @@ def judge_all(tmp_path: Path, app: Starlette, framing: str = "sse") -> dict[str,
     with BackgroundServer(app) as server:
         run = ConformanceRun(RunConfig(specs=[spec], target=server.url), environ={})
         try:
-            return {case.check.id: run.judge(case).outcome for case in run.cases("framing")}
+            return {r.check: r.outcome for r in run.judge_all(run.cases("framing"))}
         finally:
             run.close()
 
@@ -275,7 +275,7 @@ def judge_setup(tmp_path: Path, app: Starlette) -> tuple[dict[str, Outcome], str
     with BackgroundServer(app) as server:
         run = ConformanceRun(RunConfig(specs=[spec], target=server.url), environ={})
         try:
-            results = [run.judge(case) for case in run.cases("framing")]
+            results = run.judge_all(run.cases("framing"))
         finally:
             run.close()
     status = next(r for r in results if r.check == "http.status.success")

@@ -50,7 +50,7 @@ def outcomes(profile: Path | None, target: str) -> dict[str, Outcome]:
         environ={},
     )
     try:
-        return {case.check.id: run.judge(case).outcome for case in run.cases("framing")}
+        return {r.check: r.outcome for r in run.judge_all(run.cases("framing"))}
     finally:
         run.close()
 

@@ -263,7 +263,7 @@ def run_live(vector: Vector, tmp_path: Path) -> Live:
                 for c in run.cases()
                 if c.endpoint.name == vector.endpoint and c.check.suite in SUITES
             ]
-            results = [run.judge(case) for case in cases]
+            results = run.judge_all(cases)
             (spec,) = run.specs
             transcript = run.transcript(spec, spec.endpoints[vector.endpoint])
         finally:

@@ -314,6 +314,20 @@ def test_a_resume_that_gets_no_stream_fails(failing: Transcript, actual: str) ->
     assert found.expected in ("the rest of the run", "an answer to the resume")
 
 
+def test_a_resume_answered_after_the_window_cannot_hold_the_server_to_it() -> None:
+    """This process was held up between the cut and the resume for longer than the run is
+    kept alive: the server's 404 is its right, not its failure; in time, it fails."""
+    gone = answer(RUN_EVENTS, 404, {"error": "run_not_found", "message": "gone"})
+    held_up = replace(build_run(build_cut(B1), gone), reconnected_after=(2.1,), kept_alive=1.5)
+    assert untestable(STITCHED, held_up, BUILD) == (
+        "connection 2 was answered 2.10 s after connection 1 ended, "
+        "later than the 1.50 s the run is kept alive"
+    )
+    in_time = replace(held_up, reconnected_after=(0.2,))
+    (found,) = findings(STITCHED, in_time, BUILD)
+    assert found.actual == "connection 2 answered status 404"
+
+
 def test_a_later_resume_of_several_failing_names_its_connection() -> None:
     ev = prism_run(leg(E1), leg(E2), answer(PRISM, 503, b"busy", content_type="text/plain"))
     (found,) = findings(STITCHED, ev, PRISM)
@@ -361,6 +375,19 @@ def test_both_readers_stopped_by_a_bound_is_untestable() -> None:
     )
 
 
+def test_an_uninterrupted_reader_that_got_nothing_is_untestable() -> None:
+    """The run was gone by the time the reader asked for it (its keep-alive window, on a
+    loaded machine): the resumed events have nothing to be compared with, and are not
+    events the run never sent."""
+    ev = build_run(build_cut(B1), attach(B2, B3, B4, B5), independent=attach(end=End.CLOSED))
+    assert untestable(STITCHED, ev, BUILD) == "the uninterrupted reader got no event of the run"
+
+
+def test_a_repeat_fails_even_when_the_uninterrupted_reader_got_nothing() -> None:
+    ev = build_run(build_cut(B1, B2), attach(B2, B3, B4, B5), independent=attach(end=End.CLOSED))
+    assert said(findings(STITCHED, ev, BUILD)) == "each event once | file id 'ev2' came twice"
+
+
 # -- resume.cursor.unknown-refused -----------------------------------------------------------
 
 INVALID_ID = {"error": "invalid_last_event_id", "message": "no such event"}
@@ -395,6 +422,25 @@ def test_another_status_for_a_bad_cursor_fails(status: int) -> None:
     t = answer(PRISM, status, INVALID_ID, variant="cursor:never-issued")
     (found,) = findings(UNKNOWN, t, PRISM)
     assert (found.expected, found.actual) == ("status 400", f"status {status}")
+
+
+def bad_cursor_resumed(t: Transcript, gap: float) -> Resumed:
+    """A bad cursor sent to a run kept alive, as the scenario hands it over by cursor."""
+    return Resumed(
+        primary=t, legs=(build_cut(B1), t), run="run_1", reconnected_after=(gap,), kept_alive=1.5
+    )
+
+
+def test_a_bad_cursor_answered_after_the_window_may_find_the_run_gone() -> None:
+    gone = answer(RUN_EVENTS, 404, {"error": "run_not_found", "message": "gone"})
+    assert untestable(UNKNOWN, bad_cursor_resumed(gone, 1.9), BUILD).startswith(
+        "connection 2 was answered 1.90 s after connection 1 ended"
+    )
+    (found,) = findings(UNKNOWN, bad_cursor_resumed(gone, 0.1), BUILD)
+    assert (found.expected, found.actual) == ("status 400", "status 404")
+    broken = answer(RUN_EVENTS, 500, {"error": "boom", "message": "?"})
+    (found,) = findings(UNKNOWN, bad_cursor_resumed(broken, 1.9), BUILD)
+    assert found.actual == "status 500"
 
 
 def test_no_answer_to_a_bad_cursor_fails() -> None:

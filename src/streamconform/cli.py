@@ -21,7 +21,13 @@ import pytest
 
 from streamconform.core.outcome import Outcome
 from streamconform.engine.baseline import load_baseline, render_baseline
-from streamconform.engine.run import ConformanceRun, RunConfig, parse_assignments
+from streamconform.engine.mutation import DEFAULT_PARALLEL
+from streamconform.engine.run import (
+    DEFAULT_CONCURRENCY,
+    ConformanceRun,
+    RunConfig,
+    parse_assignments,
+)
 from streamconform.engine.verdict import effective_level
 from streamconform.errors import SpecError, StreamConformError
 from streamconform.report.compare import compare
@@ -130,6 +136,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run cases in N processes (pytest-xdist; 'auto': one per core)",
     )
     run.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help="plays at once, where they do not disturb each other; 1 plays one at a time "
+        f"(default {DEFAULT_CONCURRENCY})",
+    )
+    run.add_argument(
         "--token-race",
         type=int,
         default=DEFAULT_RACE,
@@ -212,6 +226,13 @@ def _parser() -> argparse.ArgumentParser:
         "--score", action="store_true", help="run the suite against each fault and variant"
     )
     faults.add_argument(
+        "--parallel",
+        type=int,
+        default=DEFAULT_PARALLEL,
+        metavar="N",
+        help=f"with --score, faults tried at once (default {DEFAULT_PARALLEL})",
+    )
+    faults.add_argument(
         "--json",
         default="reports/mutation-score.json",
         metavar="FILE",
@@ -233,6 +254,7 @@ def _command_run(args: argparse.Namespace) -> int:
         input_cases=args.input_cases,
         seed=args.seed,
         token_race=args.token_race,
+        concurrency=args.concurrency,
     )
     if args.input_cases < 1:
         raise SpecError(f"--input-cases {args.input_cases}: give at least 1")
@@ -251,6 +273,15 @@ def _command_run(args: argparse.Namespace) -> int:
         "streamconform.pytest_plugin",
         "-p",
         "no:cacheprovider",
+        # plugins of installed packages that a conformance run has no use for, and the
+        # rewriting of their modules' asserts: together seconds of start-up in every run
+        "-p",
+        "no:schemathesis",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:anyio",
+        "--assert=plain",
         "-c",
         os.devnull,
         "--rootdir",
@@ -283,7 +314,7 @@ def _command_run(args: argparse.Namespace) -> int:
     if args.strict:
         argv.append("--strict-should")
     argv += ["--input-cases", str(args.input_cases), "--input-seed", str(args.seed)]
-    argv += ["--token-race", str(args.token_race)]
+    argv += ["--token-race", str(args.token_race), "--concurrency", str(args.concurrency)]
     progress = progress_style(args.progress, sys.stdout)
     argv += ["--progress", progress, "--progress-every", str(args.progress_every)]
     if args.workers:
@@ -373,7 +404,7 @@ def _command_compare(args: argparse.Namespace) -> int:
 
 
 def _command_faults(args: argparse.Namespace) -> int:
-    from streamconform.engine.mutation import Score, catalogue, try_fault
+    from streamconform.engine.mutation import Score, catalogue, try_faults
 
     chosen = [f for f in catalogue() if not args.select or f.name.startswith(tuple(args.select))]
     if not chosen:
@@ -385,8 +416,7 @@ def _command_faults(args: argparse.Namespace) -> int:
             print(f"{fault.name:<48} {kind:<6} {fault.breaks}  [{caught}]")
         return EXIT_OK
     results = []
-    for fault in chosen:
-        result = try_fault(fault)
+    for fault, result in zip(chosen, try_faults(chosen, parallel=args.parallel), strict=True):
         results.append(result)
         mark = "ok  " if result.ok else "MISS" if not fault.benign else "FALSE"
         shown = ", ".join(result.false_alarms if fault.benign else result.caught_by)

@@ -19,7 +19,13 @@ import pytest
 
 from streamconform.core.outcome import Outcome, Result
 from streamconform.engine.baseline import Baseline, Gate, load_baseline
-from streamconform.engine.run import Case, ConformanceRun, RunConfig, parse_assignments
+from streamconform.engine.run import (
+    DEFAULT_CONCURRENCY,
+    Case,
+    ConformanceRun,
+    RunConfig,
+    parse_assignments,
+)
 from streamconform.errors import InternalError, SpecError, StreamConformError
 from streamconform.report.evidence import attachments
 from streamconform.report.html import write_html
@@ -28,6 +34,7 @@ from streamconform.report.summary import build_summary, write_summary
 from streamconform.scenarios.token import DEFAULT_RACE
 
 _RUN = pytest.StashKey[ConformanceRun]()
+_CASES = pytest.StashKey[list[Case]]()  # the session's cases not yet gathered ahead
 _REPORTER = pytest.StashKey["ResultsReporter"]()
 _ERROR = pytest.StashKey[StreamConformError]()
 _BASELINE = pytest.StashKey[Baseline]()
@@ -107,6 +114,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seed of the generated requests, fixed so runs repeat (default 0)",
     )
     group.addoption(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help="plays at once, where they do not disturb each other; 1 plays one at a time "
+        f"(default {DEFAULT_CONCURRENCY})",
+    )
+    group.addoption(
         "--token-race",
         type=int,
         default=DEFAULT_RACE,
@@ -157,6 +172,7 @@ def _run(config: pytest.Config) -> ConformanceRun:
                 input_cases=opt.input_cases,
                 seed=opt.input_seed,
                 token_race=opt.token_race,
+                concurrency=opt.concurrency,
             )
         )
     return config.stash[_RUN]
@@ -211,6 +227,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if empty:
         config.hook.pytest_deselected(items=empty)
         items[:] = [item for item in items if item not in empty]
+    config.stash[_CASES] = [case for item in items if (case := _case_of(item)) is not None]
     if _RUN in config.stash:
         try:
             config.stash[_RUN].probe_targets()
@@ -218,19 +235,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             _stop(err)
 
 
+def _case_of(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("conformance_case") if callspec else None
+    return case if isinstance(case, Case) else None
+
+
 def _is_empty_suite(item: pytest.Item) -> bool:
     """An item pytest made of an empty parametrization (its case is NOTSET)."""
-    callspec = getattr(item, "callspec", None)
     return (
         isinstance(item, pytest.Function)
         and "conformance_case" in item.fixturenames
-        and not isinstance(callspec and callspec.params.get("conformance_case"), Case)
+        and _case_of(item) is None
     )
+
+
+def _ahead(config: pytest.Config, case: Case) -> list[Case]:
+    """The cases whose evidence to start gathering when this one is judged: every case of
+    the session at the first; under xdist, where a worker is sent whole endpoints one by
+    one, every case of the endpoint at its first."""
+    cases = config.stash.get(_CASES, [])
+    if not hasattr(config, "workerinput"):
+        config.stash[_CASES] = []
+        return cases
+    endpoint = (case.spec.name, case.endpoint.name)
+    ahead = [c for c in cases if (c.spec.name, c.endpoint.name) == endpoint]
+    config.stash[_CASES] = [c for c in cases if (c.spec.name, c.endpoint.name) != endpoint]
+    return ahead
 
 
 def _verdict(config: pytest.Config, case: Case) -> Result:
     try:
-        return _run(config).judge(case)
+        run = _run(config)
+        run.prefetch(_ahead(config, case))
+        return run.judge(case)
     except StreamConformError as err:
         _stop(err)
         raise

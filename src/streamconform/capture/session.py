@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -67,6 +67,11 @@ class TargetSession:
         if self._client is None:
             self._client = new_client()
         return self._client
+
+    def fork(self) -> TargetSession:
+        """A copy with a client of its own, for one play: plays side by side then share no
+        connection, and each closes its own when it ends."""
+        return replace(self, _client=None)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -11,6 +11,7 @@ import itertools
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,10 @@ from streamconform.core.evidence import Evidence
 from streamconform.core.outcome import Outcome, Result, case_id
 from streamconform.core.redact import Redactor
 from streamconform.core.transcript import Transcript
+from streamconform.engine.background import Background
 from streamconform.engine.selection import Selection
 from streamconform.engine.verdict import judge
-from streamconform.errors import SpecError, TargetError
+from streamconform.errors import InternalError, SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
 from streamconform.model.profile import Profile, load_profile
 from streamconform.resources import bundled_dir
@@ -36,9 +38,18 @@ from streamconform.servers import BackgroundServer, reference_app_for
 from streamconform.servers.faults import Fault, fault_named
 from streamconform.servers.http10 import Http10Front
 
-__all__ = ["EMBEDDED", "Binding", "Case", "ConformanceRun", "RunConfig", "parse_assignments"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "EMBEDDED",
+    "Binding",
+    "Case",
+    "ConformanceRun",
+    "RunConfig",
+    "parse_assignments",
+]
 
 EMBEDDED = "embedded"
+DEFAULT_CONCURRENCY = 8
 _PROBE_TIMEOUT = 3.0
 
 
@@ -59,6 +70,7 @@ class RunConfig:
     seed: int = 0
     token_race: int = DEFAULT_RACE
     fault: str = ""  # a servers.faults name: that spec's reference server breaks so
+    concurrency: int = DEFAULT_CONCURRENCY  # plays at once, where they do not disturb each other
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -161,14 +173,38 @@ def _timing(t: Transcript) -> dict[str, Any] | None:
     return timing
 
 
-async def _play(
-    session: TargetSession, family: Family, scenarios: Sequence[Scenario]
-) -> dict[str, Evidence]:
-    """One play of a family; its connections close with it. A keep-alive connection left
-    idle until the next play could be closed by the server just as it is reused, and a
-    request lost that way would read as the server's failure."""
+Lane = tuple[str, ...]
+
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    """One play of a family, planned: the scenarios it plays, the lane it waits in, the
+    plain capture it waits for (an after-plain family), and a future per scenario."""
+
+    session: TargetSession
+    family: Family
+    scenarios: list[Scenario]
+    lane: Lane
+    plain: Future[Evidence] | None
+    futures: dict[str, Future[Evidence]]
+
+
+def disturbs(endpoint: Endpoint) -> bool:
+    """Whether a play on this endpoint can see or change what another play on the same
+    target does: a multiplexed stream (it declares filters, so it carries events that other
+    requests start) or a teardown (it destroys what its setup made, which a play beside it
+    may be using). Such a target's plays run one after another."""
+    return bool(endpoint.teardown or (endpoint.events and endpoint.events.filters))
+
+
+async def _play(batch: _Batch, plain: Transcript | None) -> dict[str, Evidence]:
+    """One play of a family on a session of its own; its connections close with it. A
+    keep-alive connection left idle until a later play could be closed by the server just
+    as it is reused, and a request lost that way would read as the server's failure."""
+    session = batch.session.fork()
+    session.plain = plain or session.plain
     try:
-        return await family.play(session, scenarios)
+        return await batch.family.play(session, batch.scenarios)
     finally:
         await session.aclose()
 
@@ -177,6 +213,8 @@ class ConformanceRun:
     """Loads specs, binds each to a target, captures streams once and judges cases."""
 
     def __init__(self, config: RunConfig, environ: Mapping[str, str] | None = None) -> None:
+        if config.concurrency < 1:
+            raise SpecError(f"--concurrency {config.concurrency}: give 1 or more")
         if not 2 <= config.token_race <= MAX_RACE:
             raise SpecError(f"--token-race {config.token_race}: give 2 to {MAX_RACE}")
         self.config = config
@@ -198,9 +236,12 @@ class ConformanceRun:
         for binding in self.bindings.values():
             secret = binding.spec.secret_variables
             self.redactor.add(*(str(v) for k, v in binding.variables.items() if k in secret))
-        self._evidence: dict[tuple[str, str, str], Evidence] = {}
+        self._evidence: dict[tuple[str, str, str], Future[Evidence]] = {}
         self._sessions: dict[tuple[str, str], TargetSession] = {}
-        self._runner: asyncio.Runner | None = None
+        self._background = Background()
+        self._shared: dict[str, bool] = {}  # by target: whether its plays disturb each other
+        self._lanes: dict[Lane, asyncio.Lock] = {}  # on the background loop only
+        self._slots: asyncio.Semaphore | None = None
         self._probed: set[str] = set()
         self.fault = self._find_fault(config.fault) if config.fault else None
 
@@ -305,35 +346,124 @@ class ConformanceRun:
             )
         return self._sessions[key]
 
+    def _target_key(self, spec: Spec) -> str:
+        binding = self.bindings[spec.name]
+        return binding.target or f"{EMBEDDED}:{spec.name}"
+
+    def _lane(self, spec: Spec, endpoint: Endpoint, batch: int) -> Lane:
+        """Where a play waits its turn: one lane per target whose plays disturb each other
+        (see `disturbs`), or when plays run one at a time; else a lane of its own."""
+        target = self._target_key(spec)
+        if target not in self._shared:
+            self._shared[target] = any(
+                disturbs(ep)
+                for other in self.specs
+                if self._target_key(other) == target
+                for ep in other.stream_endpoints
+            )
+        if self._shared[target] or self.config.concurrency == 1:
+            return ("target", target)
+        return ("play", target, endpoint.name, str(batch))
+
+    def prefetch(self, cases: Iterable[Case]) -> None:
+        """Start gathering, in the background, the evidence these cases will be judged on.
+
+        Each family plays the same scenarios together as when the cases are judged one by
+        one; plays that do not disturb each other overlap, at most `concurrency` at once.
+        """
+        for batch in self._plan(cases):
+            self._background.submit(self._run_batch(batch))
+
+    def _plan(self, cases: Iterable[Case]) -> list[_Batch]:
+        planned: list[_Batch] = []
+        for case in cases:
+            chk, spec, endpoint = case.check, case.spec, case.endpoint
+            if not_applicable(chk, endpoint) is not None:
+                continue
+            scenarios = chk.scenarios(endpoint) if chk.scenarios else [PLAIN]
+            along = scenarios if chk.scenarios else []
+            session = self.session(spec, endpoint)
+            for scenario in scenarios:
+                if not scenario.unavailable(session):
+                    self._plan_one(session, scenario, along, planned)
+        return planned
+
+    def _plan_one(
+        self,
+        session: TargetSession,
+        scenario: Scenario,
+        along: Sequence[Scenario],
+        planned: list[_Batch],
+    ) -> None:
+        """Plan the play that gathers a scenario, if none has: with it, the scenarios of
+        its family in `along` (a check's others) and, for a batched family, every one the
+        selected checks want of this endpoint."""
+        spec, endpoint = session.spec, session.endpoint
+        if (spec.name, endpoint.name, scenario.name) in self._evidence:
+            return
+        family = scenario.family
+        plain = None
+        if family.after_plain:
+            self._plan_one(session, PLAIN, (), planned)
+            plain = self._evidence[(spec.name, endpoint.name, PLAIN.name)]
+        wanted = {scenario.name: scenario}
+        others = [*along, *(self._wanted(spec, endpoint) if family.batched else ())]
+        for other in others:
+            done = (spec.name, endpoint.name, other.name) in self._evidence
+            if other.family is family and not done and not other.unavailable(session):
+                wanted.setdefault(other.name, other)
+        batch = sorted(wanted.values(), key=lambda s: s.name)
+        futures: dict[str, Future[Evidence]] = {s.name: Future() for s in batch}
+        for name, future in futures.items():
+            self._evidence[(spec.name, endpoint.name, name)] = future
+        lane = self._lane(spec, endpoint, len(self._evidence))
+        planned.append(_Batch(session, family, batch, lane, plain, futures))
+
+    async def _run_batch(self, batch: _Batch) -> None:
+        """Play a planned batch in its lane and settle its futures, whatever happens."""
+        try:
+            plain = None
+            if batch.plain is not None:
+                waited = await asyncio.wrap_future(batch.plain)
+                assert isinstance(waited, Transcript)
+                plain = waited
+            lane = self._lanes.setdefault(batch.lane, asyncio.Lock())
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.config.concurrency)
+            async with lane, self._slots:
+                played = await _play(batch, plain)
+        except asyncio.CancelledError:
+            for future in batch.futures.values():
+                future.cancel()
+            raise
+        except Exception as err:  # raised again where a case waits for it
+            played = {}
+            for future in batch.futures.values():
+                if not future.done():
+                    future.set_exception(err)
+        for name, future in batch.futures.items():
+            if not future.done():
+                if name in played:
+                    future.set_result(played[name])
+                else:
+                    future.set_exception(InternalError(f"scenario {name!r} was not played"))
+
+    def evidence(self, spec: Spec, endpoint: Endpoint, scenario: Scenario) -> Evidence:
+        """A scenario's evidence, gathered once (played now if nothing planned it), once its
+        play has ended; what the play raised, if it did."""
+        key = (spec.name, endpoint.name, scenario.name)
+        if key not in self._evidence:
+            planned: list[_Batch] = []
+            self._plan_one(self.session(spec, endpoint), scenario, (), planned)
+            for batch in planned:
+                self._background.submit(self._run_batch(batch))
+        return self._evidence[key].result()
+
     def transcript(self, spec: Spec, endpoint: Endpoint) -> Transcript:
         """The endpoint's plain stream, captured once and reused."""
         plain = self.evidence(spec, endpoint, PLAIN)
         assert isinstance(plain, Transcript)
         return plain
-
-    def evidence(
-        self, spec: Spec, endpoint: Endpoint, scenario: Scenario, along: Sequence[Scenario] = ()
-    ) -> Evidence:
-        """A scenario's evidence, gathered once. Its family plays, in the same call, the
-        scenarios of its own in `along` (a check's others) and, for a batched family, every
-        one the selected checks want of this endpoint."""
-        key = (spec.name, endpoint.name, scenario.name)
-        if key not in self._evidence:
-            session = self.session(spec, endpoint)
-            family = scenario.family
-            if family.after_plain and session.plain is None:
-                session.plain = self.transcript(spec, endpoint)
-            wanted = {scenario.name: scenario}
-            others = [*along, *(self._wanted(spec, endpoint) if family.batched else ())]
-            for other in others:
-                done = (spec.name, endpoint.name, other.name) in self._evidence
-                if other.family is family and not done and not other.unavailable(session):
-                    wanted.setdefault(other.name, other)
-            batch = sorted(wanted.values(), key=lambda s: s.name)
-            played = self._loop().run(_play(session, family, batch))
-            for name, gathered in played.items():
-                self._evidence[(spec.name, endpoint.name, name)] = gathered
-        return self._evidence[key]
 
     def _wanted(self, spec: Spec, endpoint: Endpoint) -> list[Scenario]:
         """Every scenario the selected, applicable checks judge on this endpoint."""
@@ -345,11 +475,11 @@ class ConformanceRun:
                 out.extend(chk.scenarios(endpoint))
         return out
 
-    def _loop(self) -> asyncio.Runner:
-        """One event loop for the run: each session's client lives on it between plays."""
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        return self._runner
+    def judge_all(self, cases: Sequence[Case]) -> list[Result]:
+        """The verdicts of these cases, in order, their evidence gathered ahead, side by side
+        where plays cannot disturb each other."""
+        self.prefetch(cases)
+        return [self.judge(case) for case in cases]
 
     def judge(self, case: Case) -> Result:
         """The verdict of one case (gathers the evidence it needs if no earlier case did)."""
@@ -369,6 +499,7 @@ class ConformanceRun:
 
         if not_applicable(chk, endpoint) is not None:
             return one(None)
+        self.prefetch([case])  # what no earlier prefetch planned
         if chk.scenarios is None:
             plain = self.transcript(spec, endpoint)
             return replace(one(plain), timing=_timing(plain))
@@ -379,7 +510,7 @@ class ConformanceRun:
             if reason:
                 named.append((scenario.name, replace(one(None), message=reason)))
             else:
-                gathered = self.evidence(spec, endpoint, scenario, along=scenarios)
+                gathered = self.evidence(spec, endpoint, scenario)
                 named.append((scenario.name, one(gathered)))
         # a case judged on several scenarios takes the gravest of their outcomes
         worst_name, worst = max(named, key=lambda item: item[1].outcome.gravity)
@@ -395,21 +526,22 @@ class ConformanceRun:
         names = (
             [s.name for s in case.check.scenarios(case.endpoint)] if case.check.scenarios else [""]
         )
-        return [
-            (name, self._evidence[(spec, endpoint, name)])
-            for name in dict.fromkeys(names)
-            if (spec, endpoint, name) in self._evidence
-        ]
+        out = []
+        for name in dict.fromkeys(names):
+            future = self._evidence.get((spec, endpoint, name))
+            settled = future is not None and future.done() and not future.cancelled()
+            if future is not None and settled and future.exception() is None:
+                out.append((name, future.result()))
+        return out
 
     def close(self) -> None:
         """Close every session's client and the run's event loop, and stop every embedded
         server this run started."""
-        if self._runner is not None:
-            for session in self._sessions.values():
-                self._runner.run(session.aclose())
-            self._runner.close()
-            self._runner = None
+        self._background.close()
         self._sessions.clear()
+        self._evidence.clear()
+        self._lanes.clear()
+        self._slots = None
         for binding in self.bindings.values():
             if binding.front is not None:
                 binding.front.stop()

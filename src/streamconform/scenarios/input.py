@@ -8,10 +8,12 @@ Each exchange is kept as a Probe with a redacted curl command that replays it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shlex
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -167,6 +169,9 @@ def _no_schema(session: TargetSession, scenario: Scenario) -> str:
     return f"the spec gives no way to provoke {scenario.name} on this endpoint"
 
 
+_DRAWING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamconform-draw")
+
+
 @family("input", unavailable=_no_schema, batched=False)
 async def INPUTS(session: TargetSession, scenarios: Sequence[Scenario]) -> dict[str, Evidence]:
     """Generated requests of each mode, drawn with the run's seed, after the setup."""
@@ -175,7 +180,11 @@ async def INPUTS(session: TargetSession, scenarios: Sequence[Scenario]) -> dict[
     spec, endpoint = session.spec.name, session.endpoint.name
     for scenario in scenarios:
         mode = scenario.subject
-        cases = draw_cases(session.endpoint, mode, settings.input_cases, settings.seed)
+        # drawn off the event loop (loading schemathesis and generating take a good part of
+        # a second) so that plays beside this one are not held up; one draw at a time
+        cases = await asyncio.get_running_loop().run_in_executor(
+            _DRAWING, draw_cases, session.endpoint, mode, settings.input_cases, settings.seed
+        )
         try:
             probes, log = await send_probes(session, cases, mode)
         except SetupError as err:

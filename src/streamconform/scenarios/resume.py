@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +25,7 @@ from streamconform.decode.events import Event
 from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint, EventsSpec, Filter, Variant
 from streamconform.model.templates import references, render
+from streamconform.model.timing import scaled
 from streamconform.scenarios.registry import Scenario, family
 
 __all__ = [
@@ -102,6 +104,32 @@ async def _capture(
     progress: list[Event] | None = None,
 ) -> Transcript:
     return await capture_stream(session, endpoint, variant=variant, progress=progress)
+
+
+def _answered(leg: Transcript) -> float:
+    """Seconds from a connection's request to its answer."""
+    return leg.headers_time if leg.headers_time is not None else leg.duration
+
+
+def _last_read(started: float, leg: Transcript) -> float:
+    """When a connection that started at `started` (monotonic) got its last event: the
+    earliest it can have been cut, however long this process then took to close it."""
+    return started + (leg.events[-1].time if leg.events else leg.duration)
+
+
+async def _timed(capture: Awaitable[Transcript], ended: float) -> tuple[Transcript, float]:
+    """A reconnection, and the seconds from the end of the connection before it to its
+    answer: the longest the run may have had to be kept alive for it."""
+    sent = time.monotonic()
+    leg = await capture
+    return leg, sent - ended + _answered(leg)
+
+
+def _kept_alive(session: TargetSession) -> float | None:
+    """The resume window the spec documents, in this run's (scaled) seconds."""
+    rules = session.endpoint.events
+    window = rules.resume.window if rules and rules.resume else None
+    return scaled(window, session.scale) if window else None
 
 
 async def _honour_retry(leg: Transcript, log: list[str]) -> None:
@@ -275,7 +303,10 @@ async def _by_cursor(session: TargetSession, name: str, cuts: list[tuple[int, bo
     how = rules.resume
     log: list[str] = []
     after, mid = cuts[0]
+    started = time.monotonic()
     legs = [await _capture(session, endpoint, Variant(name, cut_after=after, mid_event=mid))]
+    ended = _last_read(started, legs[0])
+    gaps: list[float] = []
     source = how.run_id_from.removeprefix("header:")
     run = legs[0].header(source)
     if run is None:
@@ -293,15 +324,19 @@ async def _by_cursor(session: TargetSession, name: str, cuts: list[tuple[int, bo
         variant = Variant(
             name, variables=pinned, query=query, no_setup=True, cut_after=count, mid_event=mid
         )
-        legs.append(await _capture(session, attach, variant))
+        leg, gap = await _timed(_capture(session, attach, variant), ended)
+        legs.append(leg)
+        gaps.append(gap)
+        ended = _last_read(ended + gap - _answered(leg), leg)
     whole = await _capture(
         session, attach, Variant("uninterrupted", variables=pinned, no_setup=True)
     )
     stitched = [e for lg in legs for e in lg.events]
-    return _resumed(name, legs, stitched, list(whole.events), log, run)
+    resumed = _resumed(name, legs, stitched, list(whole.events), log, run)
+    return replace(resumed, reconnected_after=tuple(gaps), kept_alive=_kept_alive(session))
 
 
-async def _bad_cursor(session: TargetSession, name: str, value: str) -> Transcript:
+async def _bad_cursor(session: TargetSession, name: str, value: str) -> Evidence:
     """Resume with a cursor the server never issued; the answer is judged, not the events."""
     endpoint = session.endpoint
     rules = endpoint.events
@@ -309,7 +344,9 @@ async def _bad_cursor(session: TargetSession, name: str, value: str) -> Transcri
     if rules.resume.via == "last-event-id":
         variant = Variant(name, trigger="", headers={"Last-Event-ID": value}, cut_after=0)
         return await _capture(session, endpoint, variant)
+    started = time.monotonic()
     fresh = await _capture(session, endpoint, Variant(name, cut_after=1))  # a run kept alive
+    ended = _last_read(started, fresh)
     source = rules.resume.run_id_from.removeprefix("header:")
     run = fresh.header(source)
     if run is None:
@@ -322,7 +359,14 @@ async def _bad_cursor(session: TargetSession, name: str, value: str) -> Transcri
         no_setup=True,
         cut_after=0,
     )
-    return await _capture(session, attach, variant)
+    attempt, gap = await _timed(_capture(session, attach, variant), ended)
+    return Resumed(
+        primary=attempt,
+        legs=(fresh, attempt),
+        run=run,
+        reconnected_after=(gap,),
+        kept_alive=_kept_alive(session),
+    )
 
 
 async def _after_window(session: TargetSession, name: str) -> Resumed:
@@ -330,7 +374,7 @@ async def _after_window(session: TargetSession, name: str) -> Resumed:
     endpoint = session.endpoint
     rules = endpoint.events
     assert rules is not None and rules.resume is not None and rules.resume.window
-    wait = rules.resume.window * session.scale
+    wait = scaled(rules.resume.window, session.scale)
     if wait > _LONGEST_WAIT:
         reason = (
             f"waiting out a {wait:.0f} s resume window is not done on this target "

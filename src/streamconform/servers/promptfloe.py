@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from streamconform.model.spec import Spec
+from streamconform.model.timing import scaled
 from streamconform.servers.common import (
     Clock,
     HTTPProblem,
@@ -96,7 +97,9 @@ def build_app(spec: Spec, variables: Mapping[str, Any], clock: Clock) -> ASGIApp
     api_key = str(variables["api_key"])
     build = spec.endpoints["build"].events
     assert build is not None and build.resume is not None  # the spec's build stream resumes
-    window = clock.span(build.resume.window or 300.0)
+    # floored as the suite floors its own wait for it (model.timing): a window shorter than
+    # a stall of a loaded machine would expire runs the suite resumes at once
+    window = scaled(build.resume.window or 300.0, clock.scale)
     runs: dict[str, EventLog[dict[str, Any]]] = {}
     run_ids = itertools.count(1)
     tasks: set[asyncio.Task[None]] = set()
