@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import shlex
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -170,6 +171,10 @@ def _no_schema(session: TargetSession, scenario: Scenario) -> str:
 
 
 _DRAWING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamconform-draw")
+# schemathesis, loaded on the first draw (in the middle of a run), brings requests, which
+# probes for urllib3's optional SOCKS support and warns that it is missing: noise in the
+# run's output that says nothing about the target
+warnings.filterwarnings("ignore", message="SOCKS support in urllib3", category=Warning)
 
 
 @family("input", unavailable=_no_schema, batched=False)
