@@ -7,6 +7,7 @@ stream is captured once and every check of every suite judges that one transcrip
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import socket
@@ -173,18 +174,16 @@ def _timing(t: Transcript) -> dict[str, Any] | None:
     return timing
 
 
-Lane = tuple[str, ...]
-
-
 @dataclass(slots=True, eq=False)
 class _Batch:
-    """One play of a family, planned: the scenarios it plays, the lane it waits in, the
-    plain capture it waits for (an after-plain family), and a future per scenario."""
+    """One play of a family, planned: the scenarios it plays, the target whose plays it
+    takes turns with (None: it waits for none), the plain capture it waits for (an
+    after-plain family), and a future per scenario."""
 
     session: TargetSession
     family: Family
     scenarios: list[Scenario]
-    lane: Lane
+    turns: str | None
     plain: Future[Evidence] | None
     futures: dict[str, Future[Evidence]]
 
@@ -202,7 +201,7 @@ async def _play(batch: _Batch, plain: Transcript | None) -> dict[str, Evidence]:
     keep-alive connection left idle until a later play could be closed by the server just
     as it is reused, and a request lost that way would read as the server's failure."""
     session = batch.session.fork()
-    session.plain = plain or session.plain
+    session.plain = plain
     try:
         return await batch.family.play(session, batch.scenarios)
     finally:
@@ -240,7 +239,7 @@ class ConformanceRun:
         self._sessions: dict[tuple[str, str], TargetSession] = {}
         self._background = Background()
         self._shared: dict[str, bool] = {}  # by target: whether its plays disturb each other
-        self._lanes: dict[Lane, asyncio.Lock] = {}  # on the background loop only
+        self._locks: dict[str, asyncio.Lock] = {}  # by target; on the background loop only
         self._slots: asyncio.Semaphore | None = None
         self._probed: set[str] = set()
         self.fault = self._find_fault(config.fault) if config.fault else None
@@ -350,9 +349,9 @@ class ConformanceRun:
         binding = self.bindings[spec.name]
         return binding.target or f"{EMBEDDED}:{spec.name}"
 
-    def _lane(self, spec: Spec, endpoint: Endpoint, batch: int) -> Lane:
-        """Where a play waits its turn: one lane per target whose plays disturb each other
-        (see `disturbs`), or when plays run one at a time; else a lane of its own."""
+    def _turns(self, spec: Spec) -> str | None:
+        """The target whose plays take turns (see `disturbs`; all of them when plays run
+        one at a time), or None where a play waits for no other."""
         target = self._target_key(spec)
         if target not in self._shared:
             self._shared[target] = any(
@@ -361,9 +360,7 @@ class ConformanceRun:
                 if self._target_key(other) == target
                 for ep in other.stream_endpoints
             )
-        if self._shared[target] or self.config.concurrency == 1:
-            return ("target", target)
-        return ("play", target, endpoint.name, str(batch))
+        return target if self._shared[target] or self.config.concurrency == 1 else None
 
     def prefetch(self, cases: Iterable[Case]) -> None:
         """Start gathering, in the background, the evidence these cases will be judged on.
@@ -371,7 +368,10 @@ class ConformanceRun:
         Each family plays the same scenarios together as when the cases are judged one by
         one; plays that do not disturb each other overlap, at most `concurrency` at once.
         """
-        for batch in self._plan(cases):
+        self._submit(self._plan(cases))
+
+    def _submit(self, batches: Iterable[_Batch]) -> None:
+        for batch in batches:
             self._background.submit(self._run_batch(batch))
 
     def _plan(self, cases: Iterable[Case]) -> list[_Batch]:
@@ -416,8 +416,7 @@ class ConformanceRun:
         futures: dict[str, Future[Evidence]] = {s.name: Future() for s in batch}
         for name, future in futures.items():
             self._evidence[(spec.name, endpoint.name, name)] = future
-        lane = self._lane(spec, endpoint, len(self._evidence))
-        planned.append(_Batch(session, family, batch, lane, plain, futures))
+        planned.append(_Batch(session, family, batch, self._turns(spec), plain, futures))
 
     async def _run_batch(self, batch: _Batch) -> None:
         """Play a planned batch in its lane and settle its futures, whatever happens."""
@@ -427,10 +426,14 @@ class ConformanceRun:
                 waited = await asyncio.wrap_future(batch.plain)
                 assert isinstance(waited, Transcript)
                 plain = waited
-            lane = self._lanes.setdefault(batch.lane, asyncio.Lock())
+            turn = (
+                self._locks.setdefault(batch.turns, asyncio.Lock())
+                if batch.turns is not None
+                else contextlib.nullcontext()
+            )
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self.config.concurrency)
-            async with lane, self._slots:
+            async with turn, self._slots:
                 played = await _play(batch, plain)
         except asyncio.CancelledError:
             for future in batch.futures.values():
@@ -455,8 +458,7 @@ class ConformanceRun:
         if key not in self._evidence:
             planned: list[_Batch] = []
             self._plan_one(self.session(spec, endpoint), scenario, (), planned)
-            for batch in planned:
-                self._background.submit(self._run_batch(batch))
+            self._submit(planned)
         return self._evidence[key].result()
 
     def transcript(self, spec: Spec, endpoint: Endpoint) -> Transcript:
@@ -540,7 +542,7 @@ class ConformanceRun:
         self._background.close()
         self._sessions.clear()
         self._evidence.clear()
-        self._lanes.clear()
+        self._locks.clear()
         self._slots = None
         for binding in self.bindings.values():
             if binding.front is not None:

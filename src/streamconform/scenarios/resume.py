@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -117,12 +117,10 @@ def _last_read(started: float, leg: Transcript) -> float:
     return started + (leg.events[-1].time if leg.events else leg.duration)
 
 
-async def _timed(capture: Awaitable[Transcript], ended: float) -> tuple[Transcript, float]:
-    """A reconnection, and the seconds from the end of the connection before it to its
-    answer: the longest the run may have had to be kept alive for it."""
-    sent = time.monotonic()
-    leg = await capture
-    return leg, sent - ended + _answered(leg)
+def _reconnected_after(ended: float, sent: float, leg: Transcript) -> float:
+    """Seconds from the end of the connection before (`ended`) to the answer to `leg`,
+    sent at `sent`: the longest the run may have had to be kept alive for it."""
+    return sent - ended + _answered(leg)
 
 
 def _kept_alive(session: TargetSession) -> float | None:
@@ -324,10 +322,10 @@ async def _by_cursor(session: TargetSession, name: str, cuts: list[tuple[int, bo
         variant = Variant(
             name, variables=pinned, query=query, no_setup=True, cut_after=count, mid_event=mid
         )
-        leg, gap = await _timed(_capture(session, attach, variant), ended)
-        legs.append(leg)
-        gaps.append(gap)
-        ended = _last_read(ended + gap - _answered(leg), leg)
+        sent = time.monotonic()
+        legs.append(await _capture(session, attach, variant))
+        gaps.append(_reconnected_after(ended, sent, legs[-1]))
+        ended = _last_read(sent, legs[-1])
     whole = await _capture(
         session, attach, Variant("uninterrupted", variables=pinned, no_setup=True)
     )
@@ -359,12 +357,13 @@ async def _bad_cursor(session: TargetSession, name: str, value: str) -> Evidence
         no_setup=True,
         cut_after=0,
     )
-    attempt, gap = await _timed(_capture(session, attach, variant), ended)
+    sent = time.monotonic()
+    attempt = await _capture(session, attach, variant)
     return Resumed(
         primary=attempt,
         legs=(fresh, attempt),
         run=run,
-        reconnected_after=(gap,),
+        reconnected_after=(_reconnected_after(ended, sent, attempt),),
         kept_alive=_kept_alive(session),
     )
 
