@@ -315,13 +315,16 @@ def test_a_resume_that_gets_no_stream_fails(failing: Transcript, actual: str) ->
 
 
 def test_a_resume_answered_after_the_window_cannot_hold_the_server_to_it() -> None:
-    """This process was held up between the cut and the resume for longer than the run is
-    kept alive: the server's 404 is its right, not its failure; in time, it fails."""
+    """From the request of the connection before, the resume was answered later than the
+    run is kept alive (this process read slowly, or was held up before reconnecting): the
+    server may have sent it all and started its window long before the cut, so its 404 is
+    its right, not its failure; in time, it fails."""
     gone = answer(RUN_EVENTS, 404, {"error": "run_not_found", "message": "gone"})
     held_up = replace(build_run(build_cut(B1), gone), reconnected_after=(2.1,), kept_alive=1.5)
     assert untestable(STITCHED, held_up, BUILD) == (
-        "connection 2 was answered 2.10 s after connection 1 ended, "
-        "later than the 1.50 s the run is kept alive"
+        "connection 2 was answered 2.10 s after connection 1 was opened, later than the "
+        "1.50 s the run is kept alive after what it sent (this process read or reconnected "
+        "late)"
     )
     in_time = replace(held_up, reconnected_after=(0.2,))
     (found,) = findings(STITCHED, in_time, BUILD)
@@ -434,7 +437,7 @@ def bad_cursor_resumed(t: Transcript, gap: float) -> Resumed:
 def test_a_bad_cursor_answered_after_the_window_may_find_the_run_gone() -> None:
     gone = answer(RUN_EVENTS, 404, {"error": "run_not_found", "message": "gone"})
     assert untestable(UNKNOWN, bad_cursor_resumed(gone, 1.9), BUILD).startswith(
-        "connection 2 was answered 1.90 s after connection 1 ended"
+        "connection 2 was answered 1.90 s after connection 1 was opened"
     )
     (found,) = findings(UNKNOWN, bad_cursor_resumed(gone, 0.1), BUILD)
     assert (found.expected, found.actual) == ("status 400", "status 404")
@@ -510,6 +513,21 @@ def test_documented_answer_after_the_window_passes() -> None:
 def test_anything_else_after_the_window_fails(t: Transcript, actual: str) -> None:
     (found,) = findings(WINDOW, late(t), BUILD)
     assert (found.expected, found.actual) == ("status 404 once the window has passed", actual)
+
+
+def test_a_stream_after_the_window_says_how_long_after_the_disconnect_it_was_asked() -> None:
+    cut = build_cut(B1)  # the gap counts from its request; the message, from its end
+    ev = Resumed(
+        primary=(t := attach(B2, B3, B4, B5)),
+        legs=(cut, t),
+        run="run_1",
+        reconnected_after=(cut.duration + 4.0,),
+        kept_alive=2.0,
+    )
+    (found,) = findings(WINDOW, ev, BUILD)
+    assert found.actual == (
+        "status 200, 4.00 s after the connection before it ended (the run is kept alive 2.00 s)"
+    )
 
 
 def test_window_not_waited_or_not_played_is_untestable() -> None:

@@ -46,8 +46,9 @@ def _not_waited(ev: Resumed) -> None:
 
 def _too_late(ev: Resumed, number: int) -> str:
     """Why connection `number` (from 1) cannot hold the server to its resume window: it
-    was answered later after the connection before it ended than the run is documented
-    to be kept alive (this process was held up); "" when it was in time."""
+    was answered later after the connection before it was opened than the run is
+    documented to be kept alive, so the server may have sent all that connection read and
+    started its window before this process read it; "" when it was in time."""
     at = number - 2
     if ev.kept_alive is None or not 0 <= at < len(ev.reconnected_after):
         return ""
@@ -56,7 +57,8 @@ def _too_late(ev: Resumed, number: int) -> str:
         return ""
     return (
         f"connection {number} was answered {gap:.2f} s after connection {number - 1} "
-        f"ended, later than the {ev.kept_alive:.2f} s the run is kept alive"
+        f"was opened, later than the {ev.kept_alive:.2f} s the run is kept alive after "
+        "what it sent (this process read or reconnected late)"
     )
 
 
@@ -228,6 +230,12 @@ def window_expires(ev: Resumed, ep: Endpoint) -> Iterator[Finding]:
         raise Untestable(t.end_detail)
     if t.status != status:
         shown = f"status {t.status}" if t.status is not None else f"no answer ({t.end.value})"
+        if ev.reconnected_after and ev.kept_alive is not None and ev.legs:
+            left = ev.reconnected_after[0] - ev.legs[0].duration
+            shown += (
+                f", {left:.2f} s after the connection before it ended"
+                f" (the run is kept alive {ev.kept_alive:.2f} s)"
+            )
         yield Finding(f"status {status} once the window has passed", shown)
 
 

@@ -55,9 +55,10 @@ class Resumed:
     independent: tuple[Event, ...] = ()
     run: object = None
     not_waited: str = ""  # why the scenario was not played out (a window too long to wait)
-    # seconds from each connection's end to the answer to the next (one per later leg),
-    # and how long the run is documented to be kept for a resume, in this run's seconds:
-    # a resume this process sent or read too late is not the server's failure
+    # seconds from each connection's request to the answer to the next (one per later
+    # leg), and how long the run is documented to be kept for a resume, in this run's
+    # seconds: a resume this process read, sent or was answered too late for is not the
+    # server's failure
     reconnected_after: tuple[float, ...] = ()
     kept_alive: float | None = None
 

@@ -25,7 +25,7 @@ from streamconform.decode.events import Event
 from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint, EventsSpec, Filter, Variant
 from streamconform.model.templates import references, render
-from streamconform.model.timing import scaled
+from streamconform.model.timing import MIN_BOUND, scaled
 from streamconform.scenarios.registry import Scenario, family
 
 __all__ = [
@@ -41,7 +41,10 @@ __all__ = [
 _TO_THE_END = 1 << 30  # "cut" once the run has ended: read up to and past its terminal event
 _MAX_RETRY_WAIT = 5.0  # a server's retry: is honoured up to this many seconds
 _POLL = 0.01
-_PAST_THE_WINDOW = 0.5  # how long after the window the late resume is sent
+# How long after the window the late resume is sent: a stall of a loaded machine
+# (model.timing), since a server starved of CPU notices the disconnect, and starts its
+# window, that much later than the client left.
+_PAST_THE_WINDOW = MIN_BOUND
 _LONGEST_WAIT = 30.0  # a resume window longer than this (scaled) is not waited out
 
 
@@ -111,16 +114,13 @@ def _answered(leg: Transcript) -> float:
     return leg.headers_time if leg.headers_time is not None else leg.duration
 
 
-def _last_read(started: float, leg: Transcript) -> float:
-    """When a connection that started at `started` (monotonic) got its last event: the
-    earliest it can have been cut, however long this process then took to close it."""
-    return started + (leg.events[-1].time if leg.events else leg.duration)
-
-
-def _reconnected_after(ended: float, sent: float, leg: Transcript) -> float:
-    """Seconds from the end of the connection before (`ended`) to the answer to `leg`,
-    sent at `sent`: the longest the run may have had to be kept alive for it."""
-    return sent - ended + _answered(leg)
+def _reconnected_after(opened: float, sent: float, leg: Transcript) -> float:
+    """Seconds from the request of the connection before (`opened`, monotonic) to the
+    answer to `leg`, sent at `sent`: the longest the run may have had to be kept alive for
+    it. Counted from the request, not the cut: a server may have sent all that connection
+    read, and started its window, long before this process (loaded, or reading a stream of
+    tiny chunks) read it."""
+    return sent - opened + _answered(leg)
 
 
 def _kept_alive(session: TargetSession) -> float | None:
@@ -301,9 +301,8 @@ async def _by_cursor(session: TargetSession, name: str, cuts: list[tuple[int, bo
     how = rules.resume
     log: list[str] = []
     after, mid = cuts[0]
-    started = time.monotonic()
+    opened = time.monotonic()
     legs = [await _capture(session, endpoint, Variant(name, cut_after=after, mid_event=mid))]
-    ended = _last_read(started, legs[0])
     gaps: list[float] = []
     source = how.run_id_from.removeprefix("header:")
     run = legs[0].header(source)
@@ -324,8 +323,8 @@ async def _by_cursor(session: TargetSession, name: str, cuts: list[tuple[int, bo
         )
         sent = time.monotonic()
         legs.append(await _capture(session, attach, variant))
-        gaps.append(_reconnected_after(ended, sent, legs[-1]))
-        ended = _last_read(sent, legs[-1])
+        gaps.append(_reconnected_after(opened, sent, legs[-1]))
+        opened = sent
     whole = await _capture(
         session, attach, Variant("uninterrupted", variables=pinned, no_setup=True)
     )
@@ -342,9 +341,8 @@ async def _bad_cursor(session: TargetSession, name: str, value: str) -> Evidence
     if rules.resume.via == "last-event-id":
         variant = Variant(name, trigger="", headers={"Last-Event-ID": value}, cut_after=0)
         return await _capture(session, endpoint, variant)
-    started = time.monotonic()
+    opened = time.monotonic()
     fresh = await _capture(session, endpoint, Variant(name, cut_after=1))  # a run kept alive
-    ended = _last_read(started, fresh)
     source = rules.resume.run_id_from.removeprefix("header:")
     run = fresh.header(source)
     if run is None:
@@ -363,7 +361,7 @@ async def _bad_cursor(session: TargetSession, name: str, value: str) -> Evidence
         primary=attempt,
         legs=(fresh, attempt),
         run=run,
-        reconnected_after=(_reconnected_after(ended, sent, attempt),),
+        reconnected_after=(_reconnected_after(opened, sent, attempt),),
         kept_alive=_kept_alive(session),
     )
 
@@ -380,6 +378,7 @@ async def _after_window(session: TargetSession, name: str) -> Resumed:
             "(a target profile's time_scale can shorten it)"
         )
         return Resumed(primary=session.unprepared(name, "not waited"), not_waited=reason)
+    opened = time.monotonic()
     leg = await _capture(session, endpoint, Variant(name, cut_after=1))
     source = rules.resume.run_id_from.removeprefix("header:")
     run = leg.header(source)
@@ -395,8 +394,15 @@ async def _after_window(session: TargetSession, name: str) -> Resumed:
         cut_after=0,
         query={rules.resume.param: last} if last else {},
     )
+    sent = time.monotonic()
     late = await _capture(session, attach, variant)
-    return Resumed(primary=late, legs=(leg, late), run=run)
+    return Resumed(
+        primary=late,
+        legs=(leg, late),
+        run=run,
+        reconnected_after=(_reconnected_after(opened, sent, late),),
+        kept_alive=wait,
+    )
 
 
 def _expected_events(session: TargetSession) -> int:
