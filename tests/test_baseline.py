@@ -4,6 +4,7 @@ only shrink, through the CLI as a team's CI runs it, against a real server."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -245,8 +246,10 @@ def test_a_parallel_run_gives_the_serial_verdicts(tmp_path: Path) -> None:
         summary = json.loads((tmp_path / folder / "summary.json").read_text())
         return {r["id"]: r["outcome"] for run in summary["runs"] for r in run["results"]}
 
-    serial = outcomes("serial")
-    parallel = outcomes("parallel", "-n", "2")
+    with ThreadPoolExecutor(2) as pool:  # two processes of their own: run side by side
+        serial_run = pool.submit(outcomes, "serial")
+        parallel_run = pool.submit(outcomes, "parallel", "-n", "2")
+        serial, parallel = serial_run.result(), parallel_run.result()
     assert len(serial) > 40
     assert parallel == serial
 

@@ -81,14 +81,15 @@ def record(
     end: End = End.CLOSED,
     detail: str = "",
     limits: Limits | None = None,
+    head_at: float = 0.01,
 ) -> Transcript:
     """A transcript of `chunks` (bytes, arrival time), ended by the server closing or `end`.
 
     An error status has its body kept as a plain response, as the live capture does.
     """
     rec = Recorder("spec", ep, limits=limits)
-    rec.response(status, HEADERS[ep.framing] if headers is None else headers, time=0.01)
-    last = 0.01
+    rec.response(status, HEADERS[ep.framing] if headers is None else headers, time=head_at)
+    last = head_at
     for data, time in chunks:
         last = time
         if not 200 <= status < 300:
@@ -828,6 +829,21 @@ def test_delivery_over_time(
     assert len(t.events) == len(times)
     found = [(f.offset, f.event_index) for f in REGISTRY[INCREMENTAL].run(t, ep)]
     assert found == ([] if expected is None else [expected])
+
+
+def test_a_late_answer_that_brings_its_backlog_at_once_is_not_buffering() -> None:
+    """A run re-attached to after it ended (or a server slow to answer) sends its head and
+    every event together: the silence came before the response, not inside its body."""
+    times = [1.0 + i * 0.001 for i in range(10)]
+    chunks = [(numbered(NDJSON, i), time) for i, time in enumerate(times)]
+    assert list(REGISTRY[INCREMENTAL].run(record(NDJSON, chunks, head_at=0.999), NDJSON)) == []
+    (held,) = REGISTRY[INCREMENTAL].run(record(NDJSON, chunks, head_at=0.01), NDJSON)
+    assert "after 0.990 s with no event: the response was buffered" in held.actual
+    # a head that declares the body's length came once the whole body was there
+    sized = [*HEADERS[Framing.NDJSON], ("content-length", str(sum(len(c) for c, _ in chunks)))]
+    late_and_sized = record(NDJSON, chunks, head_at=0.999, headers=sized)
+    (held,) = REGISTRY[INCREMENTAL].run(late_and_sized, NDJSON)
+    assert "after 1.000 s with no event: the response was buffered" in held.actual
 
 
 @pytest.mark.parametrize(

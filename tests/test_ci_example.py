@@ -56,36 +56,55 @@ def _server_under_test(*extra: str) -> Any:
     return serving(ROOT / "specs" / "prism-agents.yaml", "/v1/deployments/x/events", *extra)
 
 
-def _run(words: list[str], cwd: Path, url: str = "") -> subprocess.CompletedProcess[str]:
+def _start(words: list[str], cwd: Path, url: str = "") -> subprocess.Popen[str]:
     """A workflow command, with the server under test where the example has it."""
     words = [url if w == "http://127.0.0.1:8080" and url else w for w in words]
     assert words[0] == "streamconform"
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "streamconform.cli", *words[1:]],
         cwd=cwd,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
         env={**os.environ, **KEYS},
     )
 
 
+def _finish(started: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        out, err = started.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        started.kill()
+        raise
+    return subprocess.CompletedProcess(started.args, started.returncode, out, err)
+
+
+def _run(words: list[str], cwd: Path, url: str = "") -> subprocess.CompletedProcess[str]:
+    return _finish(_start(words, cwd, url))
+
+
+def _checkout(folder: Path) -> Path:
+    """A repository as the example expects it: the spec, and a profile whose time scale
+    lets the reference server play a documented 5-minute window in a little over a second."""
+    (folder / "specs").mkdir(parents=True)
+    shutil.copy(ROOT / "specs" / "prism-agents.yaml", folder / "specs")
+    (folder / "conformance").mkdir()
+    (folder / "conformance" / "profile.yaml").write_text("time_scale: 0.004\n")
+    return folder
+
+
 def test_the_example_gates_on_new_failures_and_finds_the_regression(tmp_path: Path) -> None:
-    (tmp_path / "specs").mkdir()
-    shutil.copy(ROOT / "specs" / "prism-agents.yaml", tmp_path / "specs")
-    (tmp_path / "conformance").mkdir()
-    # the reference server plays a documented 5-minute window in a little over a second
-    (tmp_path / "conformance" / "profile.yaml").write_text("time_scale: 0.004\n")
     gate = _command("Gate on the suite")
     first_run = [w for w in gate if w not in ("--baseline", "conformance/baseline.yaml")]
+    candidate, last_release = _checkout(tmp_path), _checkout(tmp_path / "last-release")
 
-    with _server_under_test() as (url, _):  # the last release: conforms
-        release = _run(first_run, tmp_path, url)
-    assert release.returncode == 0, release.stdout[-3000:] + release.stderr
-    (tmp_path / "reports" / "summary.json").rename(tmp_path / "release.json")
-
-    with _server_under_test("--fault", FAULT) as (url, _):  # the candidate: broken
-        adopted = _run(first_run, tmp_path, url)
+    # the last release (it conforms) and the candidate (broken) are run side by side
+    with (
+        _server_under_test() as (good, _),
+        _server_under_test("--fault", FAULT) as (url, _),
+        _start(first_run, last_release, good) as release,
+    ):
+        adopted = _run(first_run, candidate, url)
         assert adopted.returncode == 1, adopted.stdout[-3000:]
         written = _run(
             shlex.split("streamconform baseline --output conformance/baseline.yaml --reason x"),
@@ -97,6 +116,9 @@ def test_the_example_gates_on_new_failures_and_finds_the_regression(tmp_path: Pa
             e["id"] for e in entries["expected_failures"]
         }
         gated = _run(gate, tmp_path, url)
+        released = _finish(release)
+    assert released.returncode == 0, released.stdout[-3000:] + released.stderr
+    (last_release / "reports" / "summary.json").rename(tmp_path / "release.json")
     assert gated.returncode == 0, gated.stdout[-3000:] + gated.stderr
     assert "xfailed" in gated.stdout
     # in a log, progress is a line per case: the known failure is marked as expected

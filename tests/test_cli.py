@@ -104,6 +104,30 @@ def echo_spec(tmp_path: Path) -> Path:
     return path
 
 
+def test_the_socks_notice_of_urllib3_is_not_shown_whichever_test_loads_requests(
+    tmp_path: Path,
+) -> None:
+    """pytest restores the warning filters after each test; the notice, emitted when the
+    first case is drawn (whichever test that is), stays out of the output all the same."""
+    (tmp_path / "test_notice.py").write_text(
+        "import warnings\n\n"
+        "def test_before():\n    pass\n\n"
+        "def test_draws():\n"
+        "    warnings.warn('SOCKS support in urllib3 requires PySocks', Warning)\n"
+    )
+    argv = [sys.executable, "-m", "pytest", "-p", "streamconform.pytest_plugin"]
+    result = subprocess.run(
+        [*argv, "-c", os.devnull, "--report-dir", "r", "test_notice.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+    assert "SOCKS" not in result.stdout + result.stderr
+
+
 def test_run_against_the_reference_servers_passes_and_writes_reports(tmp_path: Path) -> None:
     result = cli("run", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr

@@ -31,6 +31,7 @@ from streamconform.report.evidence import attachments
 from streamconform.report.html import write_html
 from streamconform.report.progress import PROGRESS_STYLES, Progress
 from streamconform.report.summary import build_summary, write_summary
+from streamconform.scenarios.input import SOCKS_WARNING
 from streamconform.scenarios.token import DEFAULT_RACE
 
 _RUN = pytest.StashKey[ConformanceRun]()
@@ -440,6 +441,10 @@ class ResultsReporter:
 
 @pytest.hookimpl(trylast=True)  # after pytest's terminal reporter exists
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest sets the warning filters anew around each test, where the one scenarios.input
+    # sets on import does not hold: a case drawn in a test would put the notice in the
+    # warnings summary
+    config.addinivalue_line("filterwarnings", f"ignore:{SOCKS_WARNING}")
     baseline = None
     if getattr(config.option, "baseline", None):
         try:

@@ -36,6 +36,19 @@ def _stalled(t: Transcript, start: float, end: float) -> float:
     )
 
 
+def _quiet_since(t: Transcript, index: int) -> float:
+    """When the silence before event `index` began. Before the first event it counts from
+    the response head: a server slow to answer at all, or answering with a backlog it
+    already had (a run re-attached to once it is over), held nothing back from a body it
+    had begun. Unless the head declares the body's length: then the server had the whole
+    body before it answered, and the silence since the request is its holding back."""
+    if index > 0:
+        return t.events[index - 1].time
+    if t.header("content-length") is not None:
+        return 0.0
+    return t.headers_time or 0.0
+
+
 @check(
     id="stream.delivery.incremental",
     suite="framing",
@@ -52,7 +65,7 @@ def delivered_incrementally(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     last = events[-1].time
     burst = [e for e in events if last - e.time <= BURST_WINDOW]
     first = burst[0]
-    before = events[first.index - 1].time if first.index > 0 else 0.0
+    before = _quiet_since(t, first.index)
     quiet = first.time - before
     needed = max(2, math.ceil(BURST_SHARE * len(events)))
     if len(burst) >= needed and quiet >= MIN_QUIET:

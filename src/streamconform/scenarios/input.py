@@ -29,7 +29,15 @@ from streamconform.model.spec import Endpoint
 from streamconform.model.templates import path_params, render_path
 from streamconform.scenarios.registry import Scenario, family
 
-__all__ = ["INPUTS", "INVALID", "VALID", "draw_cases", "openapi_for", "send_probes"]
+__all__ = [
+    "INPUTS",
+    "INVALID",
+    "SOCKS_WARNING",
+    "VALID",
+    "draw_cases",
+    "openapi_for",
+    "send_probes",
+]
 
 _BODY_KEPT = 300  # characters of an error body a probe keeps, once it is redacted
 _BODY_READ = 4 * _BODY_KEPT  # bytes that can make as many characters (4 to a UTF-8 sequence)
@@ -174,7 +182,8 @@ _DRAWING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamconform-d
 # schemathesis, loaded on the first draw (in the middle of a run), brings requests, which
 # probes for urllib3's optional SOCKS support and warns that it is missing: noise in the
 # run's output that says nothing about the target
-warnings.filterwarnings("ignore", message="SOCKS support in urllib3", category=Warning)
+SOCKS_WARNING = "SOCKS support in urllib3"
+warnings.filterwarnings("ignore", message=SOCKS_WARNING, category=Warning)
 
 
 @family("input", unavailable=_no_schema, batched=False)
