@@ -9,6 +9,7 @@ tests skip, unless STREAMCONFORM_REQUIRE_ALLURE is set (as .ci/run sets it).
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -43,17 +44,30 @@ def _allure() -> str:
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def generated(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> tuple[Path, dict[str, Any]]:
     """A run with failures (the last event is not JSON), its summary.json, and the
-    Allure report generated from it."""
+    Allure report generated from it: once per test run, even when this module's tests are
+    spread over several xdist workers (the folder above a worker's is that run's own)."""
     allure = _allure()
-    work = tmp_path_factory.mktemp("allure")
+    base = tmp_path_factory.getbasetemp()
+    work = (base.parent if worker_id != "master" else base) / "allure-shared"
+    work.mkdir(exist_ok=True)
+    with (work / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits, then reads what was made
+        out, summary_file = work / "allure-report", work / "reports" / "summary.json"
+        if not (out / "widgets" / "summary.json").exists():
+            _generate(allure, work, out)
+        return out, json.loads(summary_file.read_text())
+
+
+def _generate(allure: str, work: Path, out: Path) -> None:
     spec = write_gate_spec(work)
     with BackgroundServer(gate_app({"json"})) as server:
         run = cli("run", "--spec", str(spec), "--target", server.url, cwd=work)
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr
     results = work / "reports" / "allure-results"
-    out = work / "allure-report"
     done = subprocess.run(
         [allure, "generate", str(results), "-o", str(out), "--clean"],
         capture_output=True,
@@ -61,8 +75,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    summary = json.loads((work / "reports" / "summary.json").read_text())
-    return out, summary
 
 
 def _expected_statistic(totals: dict[str, int]) -> dict[str, int]:

@@ -116,6 +116,7 @@ def test_the_socks_notice_of_urllib3_is_not_shown_whichever_test_loads_requests(
         "    warnings.warn('SOCKS support in urllib3 requires PySocks', Warning)\n"
     )
     argv = [sys.executable, "-m", "pytest", "-p", "streamconform.pytest_plugin"]
+    argv += ["-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:xdist"]
     result = subprocess.run(
         [*argv, "-c", os.devnull, "--report-dir", "r", "test_notice.py"],
         cwd=tmp_path,
