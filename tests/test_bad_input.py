@@ -37,7 +37,8 @@ from streamconform.engine.run import ConformanceRun, RunConfig
 from streamconform.model import load_spec
 from streamconform.model.spec import Endpoint, Spec
 from streamconform.model.templates import path_params
-from streamconform.scenarios.input import draw_cases, openapi_for, send_probes
+from streamconform.scenarios.boundaries import broken_requests
+from streamconform.scenarios.input import Drawn, draw_cases, openapi_for, send_probes
 from streamconform.servers import BackgroundServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,9 +92,9 @@ INVALID = "input.invalid.refused"
 VALID = "input.valid.accepted"
 
 
-def without_case_id(case: Any) -> dict[str, Any]:
+def without_case_id(case: Drawn) -> dict[str, Any]:
     """What a case sends, minus the per-case id schemathesis makes up on every draw."""
-    sent = case.as_transport_kwargs(base_url="http://127.0.0.1:1")
+    sent = dict(case.sent)
     sent["headers"] = {k: v for k, v in sent["headers"].items() if k != "X-Schemathesis-TestCaseId"}
     return sent
 
@@ -292,7 +293,7 @@ def test_negative_cases_carry_no_undeclared_query_parameters(seed: int) -> None:
     cases = draw_cases(endpoint, "negative", 12, seed=seed)
     assert cases
     for case in cases:
-        assert set(case.query or {}) <= {"limit", "kind"}, case.query
+        assert set(case.sent.get("params") or {}) <= {"limit", "kind"}, case.sent
 
 
 @pytest.mark.parametrize(
@@ -492,16 +493,22 @@ def negative_probes(run: ConformanceRun, spec: Spec) -> tuple[Probe, ...]:
 
 
 def test_input_cases_bounds_the_probes_sent(spec_file: Path) -> None:
-    """RunConfig(input_cases=N) sends at most N generated requests per mode."""
+    """RunConfig(input_cases=N) draws at most N requests per mode; the invalid ones are
+    followed by one request per constraint of the schema, each saying what it breaks."""
     server = ChatServer(json_400, sse_stream)
     with chat_run(spec_file, server, input_cases=3) as run:
         spec = run.specs[0]
+        sent = {}
         for mode in ("input:negative", "input:positive"):
             evidence = gathered(run, spec, spec.endpoints["chat"], mode)
             assert isinstance(evidence, BadInput)
-            probes = evidence.probes
-            assert 1 <= len(probes) <= 3, mode
-    assert 2 <= len(server.received) <= 6
+            drawn = [p for p in evidence.probes if not p.breaks]
+            assert 1 <= len(drawn) <= 3, mode
+            sent[mode] = evidence.probes
+    built = [p for p in sent["input:negative"] if p.breaks]
+    assert built and all(p.where.startswith("body_schema") for p in built)
+    assert not any(p.breaks for p in sent["input:positive"])
+    assert len(server.received) == len(sent["input:negative"]) + len(sent["input:positive"])
 
 
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -543,15 +550,10 @@ def test_a_replayed_curl_command_gets_the_same_answer(spec_file: Path) -> None:
         assert replay(failing[0][0].curl, key="[REDACTED]") == "401"
 
 
-@dataclasses.dataclass
-class RawCase:
-    """A drawn case reduced to what send_probes reads from it: a raw request body."""
-
-    data: bytes
-
-    def as_transport_kwargs(self, base_url: str) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "X-Schemathesis-TestCaseId": "x"}
-        return {"method": "POST", "headers": headers, "params": {}, "data": self.data}
+def raw_case(data: bytes) -> Drawn:
+    """A drawn case that sends these bytes as its body."""
+    headers = {"Content-Type": "application/json", "X-Schemathesis-TestCaseId": "x"}
+    return Drawn({"headers": headers, "params": {}, "data": data}, "body_schema")
 
 
 @needs_curl
@@ -585,7 +587,8 @@ def test_a_curl_replay_sends_the_very_same_body(spec_file: Path, body: bytes) ->
                 run.redactor,
             )
             try:
-                probes, _ = await send_probes(session, [RawCase(body)], "negative")
+                # positive: no one-thing-wrong requests follow the one given
+                probes, _ = await send_probes(session, [raw_case(body)], "positive")
             finally:
                 await session.aclose()
             return probes
@@ -638,3 +641,149 @@ def test_the_cli_prints_the_same_replay_lines_for_a_fixed_seed(
         assert all("-H 'x-api-key: [REDACTED]'" in line for line in lines)
         replays.append(lines)
     assert replays[0] == replays[1]
+
+
+# --- one thing wrong, for each constraint -----------------------------------------------
+
+
+def test_every_constraint_of_the_body_is_broken_on_its_own() -> None:
+    """Below the minimum, a string or a boolean where an integer goes, null where nothing
+    allows it, empty where a length is required, a missing required field, an unknown enum
+    value: each built on the spec's own valid body, with one thing wrong."""
+    cases = broken_requests({"prompt": "hello", "n": 3}, BODY_SCHEMA, {}, None)
+    made = [(c.breaks, c.body) for c in cases]
+    for wanted in [
+        ("n: minimum 0", {"prompt": "hello", "n": -1}),
+        ("n: type integer, given string", {"prompt": "hello", "n": "1"}),
+        ("n: type integer, given boolean", {"prompt": "hello", "n": False}),
+        ("n: type integer, given null", {"prompt": "hello", "n": None}),
+        ("prompt: minLength 1", {"prompt": "", "n": 3}),
+        ("prompt: required", {"n": 3}),
+        ("action: enum", {"prompt": "hello", "n": 3, "action": "not-one-of-the-values"}),
+        ("the body is a JSON array", []),
+    ]:
+        assert wanted in made, wanted
+    for case in cases:
+        assert not VALID_BODY.is_valid(case.body), case
+        assert case.where == "body_schema" or case.where.startswith("body_schema.")
+
+
+def test_query_constraints_are_broken_as_a_query_string_carries_them() -> None:
+    schema = {
+        "type": "object",
+        "required": ["fid"],
+        "properties": {"fid": {"type": "integer", "minimum": 0}, "q": {"type": "string"}},
+    }
+    cases = broken_requests(None, None, {"fid": "7", "q": "x"}, schema)
+    made = [(c.breaks, c.query) for c in cases]
+    assert ("fid: minimum 0", {"fid": "-1", "q": "x"}) in made
+    assert ("fid: required", {"q": "x"}) in made
+    assert ("fid: type integer, given string", {"fid": "true", "q": "x"}) in made
+    assert ("fid: type integer, given number", {"fid": "1.5", "q": "x"}) in made
+    assert all(c.where == "query_schema.fid" for c in cases)  # any string is a valid q
+
+
+async def lax_coercion(request: Request) -> Response:
+    """A server that validates by coercing, as lax frameworks do: "5" and false pass for an
+    integer (false is 0), and null for a missing value."""
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return JSONResponse({"error": "invalid", "message": "not JSON"}, 400)
+    if not isinstance(body, dict) or not str(body.get("prompt") or ""):
+        return JSONResponse({"error": "invalid", "message": "prompt"}, 422)
+    n = body.get("n", 0)
+    try:
+        if n is not None and int(n) < 0:
+            return JSONResponse({"error": "invalid", "message": "n"}, 422)
+    except (TypeError, ValueError):
+        return JSONResponse({"error": "invalid", "message": "n"}, 422)
+    return await sse_stream(request)
+
+
+def test_a_server_that_coerces_types_is_caught_by_one_thing_wrong(spec_file: Path) -> None:
+    server = ChatServer(lax_coercion, sse_stream)
+    with chat_run(spec_file, server, input_cases=1) as run:
+        (result,) = run.judge_all([c for c in run.cases() if c.check.id == INVALID])
+        accepted = {p.breaks for p in negative_probes(run, run.specs[0]) if p.status == 200}
+    assert result.outcome is Outcome.FAIL, result.message
+    assert "(it breaks " in result.message
+    # what a random draw seldom hits: false and "1" taken for an integer, null for nothing
+    assert {
+        "n: type integer, given boolean",
+        "n: type integer, given string",
+        "n: type integer, given null",
+        "prompt: type string, given number",
+    } <= accepted, accepted
+    assert "n: minimum 0" not in accepted  # what the server does check
+
+
+PLAIN_SPEC = """\
+streamconform: 1
+name: plain
+title: A stream and an endpoint that does not stream
+source: {document: test}
+endpoints:
+  chat:
+    method: POST
+    path: /chat
+    framing: sse
+    content_types: [text/event-stream]
+    body: {prompt: hello}
+    events:
+      type_from: json-field
+      types: {tick: {schema: {type: object}}, done: {schema: {type: object}}}
+      terminal: [done]
+  settings:
+    method: POST
+    path: /settings
+    body: {prompt: hello, n: 1}
+    body_schema: BODY_SCHEMA
+  lookup:
+    method: GET
+    path: /lookup
+    query: {n: 1}
+    query_schema: {type: object, required: [n], properties: {n: {type: integer, minimum: 0}}}
+requirements:
+  - id: r
+    quote: q
+    level: MUST
+    checks: [input.invalid.refused]
+""".replace("BODY_SCHEMA", json.dumps(BODY_SCHEMA))
+
+
+def test_endpoints_that_do_not_stream_get_bad_input_too(tmp_path: Path) -> None:
+    """Every documented endpoint with a request schema is tried with invalid requests; a
+    valid one is sent only where it changes nothing (GET)."""
+
+    async def settings(request: Request) -> Response:  # takes anything
+        return JSONResponse({"ok": True})
+
+    async def lookup(request: Request) -> Response:  # checks its query
+        n = request.query_params.get("n", "")
+        if not n.isdigit():
+            return JSONResponse({"error": "invalid", "message": "n"}, 400)
+        return JSONResponse({"n": int(n)})
+
+    app = Starlette(
+        routes=[
+            Route("/chat", sse_stream, methods=["POST"]),
+            Route("/settings", settings, methods=["POST"]),
+            Route("/lookup", lookup),
+        ]
+    )
+    (tmp_path / "plain.yaml").write_text(PLAIN_SPEC)
+    with BackgroundServer(app) as running:
+        run = ConformanceRun(RunConfig(specs=[tmp_path / "plain.yaml"], target=running.url))
+        try:
+            outcomes = {r.id: r.outcome for r in run.judge_all(run.cases("bad-input"))}
+        finally:
+            run.close()
+    assert outcomes == {
+        "plain::chat::input.invalid.refused": Outcome.SKIP,
+        "plain::chat::input.valid.accepted": Outcome.SKIP,
+        "plain::settings::input.invalid.refused": Outcome.FAIL,
+        "plain::settings::input.valid.accepted": Outcome.SKIP,
+        "plain::lookup::input.invalid.refused": Outcome.PASS,
+        "plain::lookup::input.valid.accepted": Outcome.PASS,
+    }

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 
 import pytest
+from evidence_builders import recorded, untestable
 from one_endpoint import spec_of
 
 import streamconform.checks  # noqa: F401  (registers every check)
@@ -1127,3 +1128,33 @@ def test_every_framing_check_has_a_breaking_and_a_passing_case() -> None:
     for verdict in ("fails", "passes"):
         covered = {rule for rule, v in rows if v == verdict}
         assert covered == set(FRAMING), f"{verdict}: {sorted(set(FRAMING) ^ covered)}"
+
+
+TEXT_STREAM = Endpoint("text", "POST", "/t", framing=Framing.TEXT, content_types=("text/plain",))
+WORDS = [f"word{n} " for n in range(30)]
+
+
+def test_a_text_stream_written_at_once_after_a_delay_is_buffered() -> None:
+    """A text stream's reads are its events: the whole answer in one write, after a
+    silence, is judged from the arrival times of its words."""
+    t = recorded(TEXT_STREAM, ["".join(WORDS).encode()], gap=0.5)
+    (finding,) = REGISTRY["stream.delivery.incremental"].run(t, TEXT_STREAM)
+    assert "30 of 30 words arrived within 50 ms" in finding.actual
+    assert "the response was buffered" in finding.actual
+
+
+def test_a_text_stream_written_as_it_is_generated_passes() -> None:
+    t = recorded(TEXT_STREAM, [w.encode() for w in WORDS], gap=0.03)
+    assert REGISTRY["stream.delivery.incremental"].run(t, TEXT_STREAM) == []
+
+
+def test_a_text_stream_split_mid_character_and_fast_at_the_end_still_passes() -> None:
+    body = "".join(WORDS[:10]).encode() + "é ".encode() + "".join(WORDS[10:]).encode()
+    pieces = [body[i : i + 7] for i in range(0, len(body), 7)]
+    t = recorded(TEXT_STREAM, pieces, gap=0.02)
+    assert REGISTRY["stream.delivery.incremental"].run(t, TEXT_STREAM) == []
+
+
+def test_a_short_text_in_one_write_cannot_be_judged() -> None:
+    t = recorded(TEXT_STREAM, [b"Photosynthesis turns light into sugar."], gap=0.5)
+    assert "5 word(s) arrived" in untestable("stream.delivery.incremental", t, TEXT_STREAM)

@@ -37,6 +37,7 @@ from streamconform.core.transcript import End, Transcript
 from streamconform.engine.run import ConformanceRun, RunConfig
 from streamconform.engine.verdict import judge
 from streamconform.model import load_spec, resolve_variables
+from streamconform.model.grammar import parse_grammar
 from streamconform.model.spec import Endpoint, EventsSpec, EventType, Failure, Framing
 from streamconform.servers import BackgroundServer, reference_app_for
 
@@ -92,6 +93,14 @@ FINITE = endpoint(
     {"tick": OBJECT, "done": OBJECT, "error": MESSAGE},
     terminal=("done", "error"),
     failures=(Failure("error", {"prompt": "[[fail]]"}),),
+)
+# the same with an order: a run starts, ticks, and ends
+ORDERED = endpoint(
+    Framing.SSE,
+    {"start": OBJECT, "tick": OBJECT, "done": OBJECT, "error": MESSAGE},
+    terminal=("done", "error"),
+    failures=(Failure("error", {"prompt": "[[fail]]"}),),
+    grammar=parse_grammar("start tick* (done | error)"),
 )
 # a long-lived stream multiplexing runs by run_id; a run ends with done or failed
 MUX = endpoint(
@@ -503,6 +512,36 @@ UNIT_CASES = [
         "it ended by closed",
     ),
     row(FAILURE, "no-failure-documented", Story(NO_TERMINAL, (TICK,)), SKIP, "no mid-stream"),
+    # a failed run obeys the rules of any run
+    row(
+        FAILURE,
+        "events-after-the-error-that-closes-the-stream",
+        Story(FINITE, (TICK, BOOM, TICK), variant="failure:error"),
+        FAIL,
+        "Expected: nothing after the terminal event",
+        "Actual: an event, tick, after #1",
+    ),
+    row(
+        FAILURE,
+        "a-second-terminal-after-the-error",
+        Story(FINITE, (TICK, BOOM, DONE), variant="failure:error"),
+        FAIL,
+        "Expected: one terminal event",
+    ),
+    row(
+        FAILURE,
+        "out-of-the-grammars-order-before-the-error",
+        Story(ORDERED, (TICK, BOOM), variant="failure:error"),
+        FAIL,
+        "Expected: one of start",
+        "Actual: tick after the start",
+    ),
+    row(
+        FAILURE,
+        "in-the-grammars-order",
+        Story(ORDERED, (ev("start"), TICK, BOOM), variant="failure:error"),
+        PASS,
+    ),
 ]
 
 
@@ -822,6 +861,12 @@ FAILURE_CASES = [
         FAIL,
         ("Expected: the stream closed after the failure", "Actual: it ended by not-closed"),
         id=f"{FAILURE}:fail:error-event-then-left-open",
+    ),
+    pytest.param(
+        ([TICK, ev("error", {"message": "boom"}), TICK], "close"),
+        FAIL,
+        ("Expected: nothing after the terminal event", "Actual: an event, tick, after #1"),
+        id=f"{FAILURE}:fail:an-event-after-the-error",
     ),
     pytest.param(
         ([TICK, ev("error", {"code": 3})], "close"),

@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -34,6 +35,7 @@ endpoints:
     framing: {framing}
     content_types: [{content_type}]
 {events}    timing: {{idle_timeout: 1, max_duration: 1, close_after_terminal: 1}}
+{limits}
 requirements:
   - id: r
     quote: q
@@ -72,8 +74,11 @@ def streaming_app(body: Body, media_type: str = "text/event-stream", **headers: 
     return Starlette(routes=[Route("/events", handler)])
 
 
-def judge_all(tmp_path: Path, app: Starlette, framing: str = "sse") -> dict[str, Outcome]:
-    """Run every framing case of the one-endpoint spec against the app; check id -> outcome."""
+def judge_all(
+    tmp_path: Path, app: Starlette, framing: str = "sse", limits: str = "", **config: Any
+) -> dict[str, Outcome]:
+    """Run every framing case of the one-endpoint spec against the app; check id -> outcome.
+    `limits` is the endpoint's `limits:` line of the spec; `config` goes to the run."""
     content_type = {
         "sse": "text/event-stream",
         "ndjson": "application/x-ndjson",
@@ -85,10 +90,11 @@ def judge_all(tmp_path: Path, app: Starlette, framing: str = "sse") -> dict[str,
             framing=framing,
             content_type=content_type,
             events=SSE_EVENTS if framing == "sse" else "",
+            limits=f"    limits: {limits}\n" if limits else "",
         )
     )
     with BackgroundServer(app) as server:
-        run = ConformanceRun(RunConfig(specs=[spec], target=server.url), environ={})
+        run = ConformanceRun(RunConfig(specs=[spec], target=server.url, **config), environ={})
         try:
             return {r.check: r.outcome for r in run.judge_all(run.cases("framing"))}
         finally:
@@ -177,15 +183,30 @@ def test_random_garbage_is_judged_not_crashed_on(tmp_path: Path) -> None:
     assert Outcome.FAIL in outcomes.values()
 
 
-def test_an_endless_line_is_cut_at_the_event_limit(tmp_path: Path) -> None:
-    async def body() -> AsyncIterator[bytes]:
-        yield b"data: "
-        for _ in range(40):
-            await asyncio.sleep(0.005)
-            yield b"x" * 65536  # 2.5 MB with no line break, over the 1 MiB event limit
+async def _long_line() -> AsyncIterator[bytes]:
+    yield b"data: "
+    for _ in range(40):
+        await asyncio.sleep(0.005)
+        yield b"x" * 65536  # 2.5 MB with no line break, over the 1 MiB event limit
 
-    outcomes = judge_all(tmp_path, streaming_app(body))
+
+def test_a_line_past_the_suites_own_event_limit_is_untestable_not_failed(
+    tmp_path: Path,
+) -> None:
+    outcomes = judge_all(tmp_path, streaming_app(_long_line))
+    assert outcomes["stream.bounds.respected"] is Outcome.UNTESTABLE
+    assert failing(outcomes) == set(), outcomes
+
+
+def test_a_line_past_a_documented_event_bound_fails(tmp_path: Path) -> None:
+    outcomes = judge_all(tmp_path, streaming_app(_long_line), limits="{event_bytes: 1048576}")
     assert "stream.bounds.respected" in failing(outcomes)
+
+
+def test_a_raised_event_limit_reads_the_line_and_judges_it(tmp_path: Path) -> None:
+    outcomes = judge_all(tmp_path, streaming_app(_long_line), max_event_bytes=4 << 20)
+    assert outcomes["stream.bounds.respected"] is Outcome.PASS
+    assert "sse.event.terminated" in failing(outcomes)  # it never ended with a blank line
 
 
 def test_an_unterminated_last_event_fails_over_http(tmp_path: Path) -> None:
@@ -220,7 +241,9 @@ def test_text_carrying_sse_framing_fails(tmp_path: Path) -> None:
 
 def test_an_unreachable_target_is_a_target_error(tmp_path: Path) -> None:
     spec = tmp_path / "broken.yaml"
-    spec.write_text(SPEC.format(framing="sse", content_type="text/event-stream", events=SSE_EVENTS))
+    spec.write_text(
+        SPEC.format(framing="sse", content_type="text/event-stream", events=SSE_EVENTS, limits="")
+    )
     with BackgroundServer(streaming_app(paced(TICKS))) as server:
         url = server.url  # a port that was just free and is free again after the server stops
     run = ConformanceRun(RunConfig(specs=[spec], target=url), environ={})

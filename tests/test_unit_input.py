@@ -22,6 +22,7 @@ from evidence_builders import (
 )
 
 from streamconform.checks import REGISTRY
+from streamconform.checks.registry import not_applicable
 from streamconform.core.evidence import BadInput, Probe
 from streamconform.core.outcome import Outcome
 from streamconform.core.transcript import RequestRecord, Transcript
@@ -81,8 +82,10 @@ def test_each_check_judges_its_own_kind_of_request() -> None:
         (400, "application/json; charset=utf-8"),
         (422, "application/problem+json"),
         (400, "Application/Vnd.API+JSON"),
+        (404, "application/json"),
+        (415, "application/json"),
     ],
-    ids=["400", "422", "charset", "problem+json", "vendor-json-any-case"],
+    ids=["400", "422", "charset", "problem+json", "vendor-json-any-case", "404", "415"],
 )
 def test_invalid_request_refused_with_a_json_error_passes(status: int, content_type: str) -> None:
     ev = sent(BUILD, probe(400), probe(status, content_type), probe(422))
@@ -101,17 +104,20 @@ def test_invalid_request_body_need_not_follow_the_error_schema() -> None:
         (probe(500, "text/plain", "boom"), "status 500 text/plain 'boom'"),
         (probe(200, "application/x-ndjson", ""), "status 200 application/x-ndjson ''"),
         (probe(401, body='{"error": "unauthorized"}'), 'status 401 application/json \'{"error"'),
-        (probe(404), "status 404 application/json"),
         (probe(400, "text/plain", "Bad Request"), "400 with text/plain"),
         (probe(422, "text/html"), "422 with text/html"),
         (probe(400, ""), "400 with no content type"),
         (probe(None, "", "", error="connection reset"), "no answer (connection reset)"),
     ],
-    ids=["5xx", "a-stream", "401", "404", "400-text", "422-html", "400-no-type", "no-answer"],
+    ids=["5xx", "a-stream", "401", "400-text", "422-html", "400-no-type", "no-answer"],
 )
 def test_invalid_request_not_refused_as_it_should_be_fails(bad: Probe, actual: str) -> None:
+    """Any client error refuses (400 and 422 are the rule); without a JSON body the finding
+    rests on the error schema, which a spec may only assume."""
     (found,) = findings(INVALID, sent(BUILD, probe(400), bad), BUILD)
-    assert found.expected == "400 or 422 with a JSON error"
+    assert found.expected == "a refusal (4xx; 400 or 422 as a rule) with a JSON error"
+    refused = bad.status is not None and 400 <= bad.status < 500 and bad.status != 401
+    assert found.basis == ("error_schema" if refused else "")
     assert found.actual.startswith(actual)
     assert found.actual.endswith(f"; replay: {CURL}")
 
@@ -180,7 +186,7 @@ def test_valid_request_accepted_or_documented_passes(ep: Endpoint, probes: list[
 def test_valid_request_answered_otherwise_fails(bad: Probe, actual: str) -> None:
     ok = probe(200, "application/x-ndjson", "", mode="positive")
     (found,) = findings(VALID, valid(BUILD, ok, bad), BUILD)
-    assert found.expected == "one of [200, 401]"
+    assert found.expected == "one of [200, 401, 404]"
     assert found.actual.startswith(actual)
     assert found.actual.endswith(f"; replay: {CURL}")
 
@@ -219,11 +225,20 @@ def test_valid_is_skipped_without_a_request_schema() -> None:
     assert result.message.startswith("nothing in the request schemas can be broken")
 
 
-@pytest.mark.parametrize("chk", (INVALID, VALID))
-def test_a_request_that_is_not_a_stream_is_not_judged(chk: str) -> None:
-    result = grade(chk, bundled("miniapp-studio"), LOOKUP, None)
-    assert result.outcome is Outcome.SKIP
-    assert result.message.startswith("applies to ndjson, sse, text streams")
+def test_an_endpoint_that_does_not_stream_gets_bad_input_too() -> None:
+    """Invalid requests go to every endpoint with a request schema; valid ones only where
+    they change nothing (a GET), not to one that creates or deletes."""
+    spec = bundled("miniapp-studio")
+    assert not_applicable(REGISTRY[INVALID], LOOKUP) is None
+    assert not_applicable(REGISTRY[VALID], LOOKUP) is None
+    create = spec.endpoints["create_deployment"]
+    assert not_applicable(REGISTRY[INVALID], create) is None
+    assert (not_applicable(REGISTRY[VALID], create) or "").startswith(
+        "valid requests to POST /v2/studio/deployment/ would change the target"
+    )
+    assert not_applicable(REGISTRY["http.status.success"], LOOKUP) == (
+        "applies to streams; this endpoint does not stream"
+    )
 
 
 # -- Through the verdict ---------------------------------------------------------------------
@@ -238,9 +253,9 @@ def test_verdict_of_an_invalid_request_that_crashed_the_server() -> None:
     result = grade(INVALID, bundled("promptfloe"), BUILD, sent(BUILD, crash), secrets=[key])
     assert result.outcome is Outcome.FAIL
     lines = result.message.splitlines()
-    assert lines[0] == "input.invalid.refused (MUST): Invalid requests are refused with 400 or 422"
+    assert lines[0] == "input.invalid.refused (MUST): Invalid requests are refused"
     assert lines[1].startswith(f"Requirement: {REGISTRY[INVALID].requirement}")
-    assert lines[2] == "Expected: 400 or 422 with a JSON error"
+    assert lines[2] == "Expected: a refusal (4xx; 400 or 422 as a rule) with a JSON error"
     assert lines[3].startswith("Actual: status 500 text/plain 'Traceback: xxx")
     assert lines[3].endswith(f"; replay: {CURL}")
     assert "chars)" in lines[3]  # the body was clipped
@@ -253,7 +268,7 @@ def test_verdicts_of_valid_requests() -> None:
     assert (ok.outcome, ok.message) == (Outcome.PASS, "")
     bad = grade(VALID, spec, BUILD, valid(BUILD, probe(400)))
     assert bad.outcome is Outcome.FAIL
-    assert "Expected: one of [200, 401]" in bad.message
+    assert "Expected: one of [200, 401, 404]" in bad.message
     nothing = grade(VALID, spec, BUILD, valid(BUILD))
     assert (nothing.outcome, nothing.message) == (
         Outcome.UNTESTABLE,

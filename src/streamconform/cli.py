@@ -115,7 +115,19 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the conformance suites (wraps pytest)")
     _add_selection(run)
     _add_target(run)
-    run.add_argument("--strict", action="store_true", help="grade a broken SHOULD as fail")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="grade a broken SHOULD, and a finding resting only on an assumption, as fail",
+    )
+    for name, what in (("event", "an event (SSE block, NDJSON line)"), ("body", "a stream body")):
+        run.add_argument(
+            f"--max-{name}-bytes",
+            type=int,
+            metavar="N",
+            help=f"read at most N bytes of {what}, over the profile's and the spec's "
+            "bounds (default: 1 MiB an event, 32 MiB a body)",
+        )
     run.add_argument(
         "--input-cases",
         type=int,
@@ -255,6 +267,8 @@ def _command_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         token_race=args.token_race,
         concurrency=args.concurrency,
+        max_event_bytes=args.max_event_bytes,
+        max_body_bytes=args.max_body_bytes,
     )
     if args.input_cases < 1:
         raise SpecError(f"--input-cases {args.input_cases}: give at least 1")
@@ -297,7 +311,7 @@ def _command_run(args: argparse.Namespace) -> int:
     ]
     for spec in args.spec:
         argv += ["--spec", str(Path(spec).resolve())]
-    for name in ("target", "time_scale"):
+    for name in ("target", "time_scale", "max_event_bytes", "max_body_bytes"):
         value = getattr(args, name)
         if value is not None:
             argv += [f"--{name.replace('_', '-')}", str(value)]

@@ -53,6 +53,18 @@ class SetupError(TargetError):
     """A setup flow step failed, so the stream it prepares cannot be opened."""
 
 
+class AbsentVariable(SetupError):
+    """A request needs a variable the target does not have (its profile declares it absent):
+    what needs it cannot be judged there."""
+
+
+def absent_detail(name: str) -> str:
+    return (
+        f"the request needs variable {name!r}, which has no value on this target (its "
+        "target profile declares it absent, or no setup flow of the endpoint captures it)"
+    )
+
+
 class InternalError(StreamConformError):
     """A defect in streamconform itself; please report it with the command line used."""
 

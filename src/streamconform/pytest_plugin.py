@@ -92,7 +92,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--strict-should",
         action="store_true",
         default=False,
-        help="grade a broken SHOULD as fail instead of warn",
+        help="grade a broken SHOULD, and a finding resting only on an assumption, as fail",
     )
     group.addoption(
         "--time-scale",
@@ -100,6 +100,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FACTOR",
         help="compress documented durations by FACTOR (default: 1 for targets)",
     )
+    for name in ("event", "body"):
+        group.addoption(
+            f"--max-{name}-bytes",
+            type=int,
+            metavar="N",
+            help=f"read at most N bytes of {'an event' if name == 'event' else 'a body'}, "
+            "over the profile's and the spec's bounds",
+        )
     group.addoption(
         "--input-cases",
         type=int,
@@ -171,6 +179,8 @@ def _run(config: pytest.Config) -> ConformanceRun:
                 deselect=opt.deselect_check,
                 time_scale=opt.time_scale,
                 input_cases=opt.input_cases,
+                max_event_bytes=opt.max_event_bytes,
+                max_body_bytes=opt.max_body_bytes,
                 seed=opt.input_seed,
                 token_race=opt.token_race,
                 concurrency=opt.concurrency,
@@ -295,6 +305,8 @@ def verify_conformance(request: pytest.FixtureRequest) -> Any:
         allure.dynamic.sub_suite(case.check.suite)
         allure.dynamic.severity(_SEVERITY[result.level])
         allure.dynamic.description(result.requirement)
+        for assumed in result.assumptions:  # a warn (or, strict, a fail) the document lacks
+            allure.dynamic.tag(f"assumption:{assumed}")
         if result.outcome is not Outcome.SKIP and _allure_enabled(request.config):
             for name, evidence in run.evidence_of(case):  # everything the case was judged on
                 for title, text in attachments(name, evidence, run.redactor):

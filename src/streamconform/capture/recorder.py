@@ -26,6 +26,11 @@ class Limits:
     max_body_bytes: int = 32 << 20
     max_error_body: int = 64 << 10
 
+    def of(self, endpoint: Endpoint) -> Limits:
+        """These limits with the endpoint's own event and body bounds."""
+        sizes = endpoint.sizes
+        return Limits(sizes.event_bytes, sizes.body_bytes, self.max_error_body)
+
 
 class Recorder:
     """Accumulates one response (head, timed chunks, decoded events) and freezes it."""

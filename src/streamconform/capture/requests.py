@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from streamconform.errors import SetupError
+from streamconform.errors import AbsentVariable, absent_detail
 from streamconform.model.spec import Endpoint, Spec
 from streamconform.model.templates import MissingVariable, render, render_path
 from streamconform.model.timing import MIN_BOUND, scaled
@@ -75,7 +75,10 @@ def new_client(connections: int = 100) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         trust_env=False,
         follow_redirects=False,
-        timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT),
+        # every wait after the connect is bounded by the endpoint's own bounds (response,
+        # idle, maximum duration: capture.stream, capture.answer); a constant read timeout
+        # here would cut a stream whose documented silence is longer
+        timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT),
         headers={"user-agent": "streamconform"},
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=20),
     )
@@ -119,8 +122,5 @@ def plan_request(
             else:
                 plan.params[scheme.param] = value
     except MissingVariable as err:
-        raise SetupError(
-            f"{spec.name}: endpoint {endpoint.name} needs variable {err.args[0]!r}, "
-            "which has no value"
-        ) from None
+        raise AbsentVariable(f"{endpoint.name}: {absent_detail(err.args[0])}") from None
     return plan

@@ -21,9 +21,9 @@ from streamconform.capture.requests import RequestPlan, plan_request
 from streamconform.capture.session import TargetSession
 from streamconform.core.transcript import End, RequestRecord, Transcript
 from streamconform.decode import Event
-from streamconform.errors import SetupError
+from streamconform.errors import AbsentVariable, SetupError, absent_detail
 from streamconform.model.spec import AuthScheme, Endpoint, Variant
-from streamconform.model.templates import references, render
+from streamconform.model.templates import MissingVariable, references, render
 
 __all__ = ["capture_stream"]
 
@@ -231,6 +231,9 @@ async def _open_and_read(cap: _Capture, request: RequestPlan | None) -> None:
             headers=variant.headers if variant else None,
             omit_auth=bool(variant and variant.omit_auth),
         )
+    except AbsentVariable as err:
+        rec.finish(End.UNAVAILABLE, str(err))
+        return
     except SetupError as err:
         rec.finish(End.SETUP_FAILED, str(err))
         return
@@ -292,13 +295,17 @@ async def capture_stream(
     """
     endpoint = endpoint or session.endpoint
     recorder = Recorder(
-        session.spec.name, endpoint, limits=session.limits, redactor=session.redactor
+        session.spec.name, endpoint, limits=session.limits.of(endpoint), redactor=session.redactor
     )
     if progress is not None:  # a caller watching the events as they arrive
         recorder.events = progress
-    cap = _Capture(
-        session, endpoint, recorder, variant, session.variables if values is None else values
-    )
+    try:
+        cap = _Capture(
+            session, endpoint, recorder, variant, session.variables if values is None else values
+        )
+    except MissingVariable as err:
+        recorder.finish(End.UNAVAILABLE, absent_detail(err.args[0]))
+        return recorder.transcript(0.0)
     try:
         await _open_and_read(cap, request)
         duration = cap.now()

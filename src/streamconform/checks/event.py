@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from streamconform.checks.event_fields import event_id, payload_of, rules_of
-from streamconform.checks.registry import EVENT_STREAMS, Finding, check
+from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
 from streamconform.core.transcript import Transcript
 from streamconform.decode.events import Event
 from streamconform.formats import parse_rfc3339
@@ -65,7 +65,7 @@ def id_present(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     for event in t.events:
         if not event_id(rules, event):
             where = f"field {rules.ids.field!r}" if rules.ids.field else "an id: line"
-            yield Finding(f"an id ({where})", "no id", event.offset, event.index)
+            yield Finding(f"an id ({where})", "no id", event.offset, event.index, "events.ids")
 
 
 @check(
@@ -93,6 +93,7 @@ def id_unique(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
                 f"id {ident!r} of event #{seen[ident]}{inherited}",
                 event.offset,
                 event.index,
+                "events.ids",
             )
         else:
             seen[ident] = event.index
@@ -117,16 +118,28 @@ def id_increasing(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
         if not ident:
             continue
         if previous is not None and natural_key(ident) <= natural_key(previous):
-            yield Finding(f"an id after {previous!r}", f"id {ident!r}", event.offset, event.index)
+            yield Finding(
+                f"an id after {previous!r}",
+                f"id {ident!r}",
+                event.offset,
+                event.index,
+                "events.ids",
+            )
         previous = ident
 
 
-def _timestamps(t: Transcript, ep: Endpoint) -> Iterator[tuple[Event, str, object]]:
-    for event in t.events:
-        payload = payload_of(event)
-        for name in rules_of(ep).timestamps:
-            if name in payload:
-                yield event, name, payload[name]
+def _stamped(t: Transcript, ep: Endpoint) -> list[tuple[Event, str, object]]:
+    """Every timestamp field of the stream's events; none at all leaves nothing to judge."""
+    names = rules_of(ep).timestamps
+    found = [
+        (event, name, payload_of(event)[name])
+        for event in t.events
+        for name in names
+        if name in payload_of(event)
+    ]
+    if not found:
+        raise Untestable(f"no event of this stream carried a timestamp ({', '.join(names)})")
+    return found
 
 
 @check(
@@ -141,13 +154,14 @@ def _timestamps(t: Transcript, ep: Endpoint) -> Iterator[tuple[Event, str, objec
     applies=_has_timestamps,
 )
 def timestamp_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    for event, name, value in _timestamps(t, ep):
+    for event, name, value in _stamped(t, ep):
         if parse_rfc3339(value) is None:
             yield Finding(
                 f"{name}: an ISO 8601 date-time with a zone",
                 f"{name}: {value!r}",
                 event.offset,
                 event.index,
+                "events.timestamps",
             )
 
 
@@ -163,7 +177,7 @@ def timestamp_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
 )
 def timestamp_monotonic(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     latest: datetime | None = None
-    for event, name, value in _timestamps(t, ep):
+    for event, name, value in _stamped(t, ep):
         when = parse_rfc3339(value)
         if when is None:
             continue
@@ -173,5 +187,6 @@ def timestamp_monotonic(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
                 f"{name}: {value!r}",
                 event.offset,
                 event.index,
+                "events.timestamps",
             )
         latest = max(latest or when, when)

@@ -67,6 +67,7 @@ def grammar_viable(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
                     f"{label} after {after}{run}",
                     event.offset,
                     event.index,
+                    "events.grammar",
                 )
                 break
             history.append(label)

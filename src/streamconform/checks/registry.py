@@ -62,6 +62,7 @@ class Check:
     needs_stream: bool = True
     level_for: Callable[[Endpoint], Level] | None = None
     scenarios: Scenarios | None = None
+    any_endpoint: bool = False  # judged on endpoints that do not stream, too
 
     def level_at(self, endpoint: Endpoint) -> Level:
         """The check's level on an endpoint (a spec can soften some, e.g. open types)."""
@@ -87,6 +88,7 @@ def check(
     needs_stream: bool = True,
     level_for: Callable[[Endpoint], Level] | None = None,
     scenarios: Scenarios | None = None,
+    any_endpoint: bool = False,
 ) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check function under a rule id; a duplicate id is an import-time error.
 
@@ -110,6 +112,7 @@ def check(
             needs_stream=needs_stream,
             level_for=level_for,
             scenarios=scenarios,
+            any_endpoint=any_endpoint,
         )
         return func
 
@@ -118,7 +121,10 @@ def check(
 
 def not_applicable(chk: Check, endpoint: Endpoint) -> str | None:
     """Why a check does not apply to an endpoint by its spec, or None when it does."""
-    if endpoint.framing not in chk.framings:
+    if endpoint.framing is None:
+        if not chk.any_endpoint:
+            return "applies to streams; this endpoint does not stream"
+    elif endpoint.framing not in chk.framings:
         kinds = ", ".join(sorted(f.value for f in chk.framings))
         return f"applies to {kinds} streams; this endpoint streams {endpoint.framing}"
     return chk.applies(endpoint) if chk.applies else None

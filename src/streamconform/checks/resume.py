@@ -196,15 +196,19 @@ def unknown_cursor_refused(ev: Transcript | Resumed, ep: Endpoint) -> Iterator[F
     expected = f"status {answer['status']}" if answer else "a 4xx error"
     if t.end is End.SETUP_FAILED:
         raise Untestable(t.end_detail)
+    # the answer to a cursor never issued is the spec's word: documents seldom give one
+    basis = "events.resume.invalid"
     if t.status is None:
         yield Finding(expected, f"no answer ({t.end.value}: {t.end_detail})")
     elif 200 <= t.status < 300:
-        yield Finding(expected, f"a stream with {len(t.events)} events for that cursor")
+        yield Finding(
+            expected, f"a stream with {len(t.events)} events for that cursor", basis=basis
+        )
     elif (answer and t.status != answer["status"]) or (not answer and not 400 <= t.status < 500):
         late = _too_late(ev, 2) if isinstance(ev, Resumed) else ""
         if late and 400 <= t.status < 500:  # the run may be gone: any refusal is its right
             raise Untestable(late)
-        yield Finding(expected, f"status {t.status}")
+        yield Finding(expected, f"status {t.status}", basis=basis)
 
 
 @check(
@@ -236,7 +240,10 @@ def window_expires(ev: Resumed, ep: Endpoint) -> Iterator[Finding]:
                 f", {left:.2f} s after the connection before it ended"
                 f" (the run is kept alive {ev.kept_alive:.2f} s)"
             )
-        yield Finding(f"status {status} once the window has passed", shown)
+        # a refusal other than the spec's is the spec's word against the target's
+        refused = t.status is not None and 400 <= t.status < 500
+        basis = "events.resume.expired" if refused else ""
+        yield Finding(f"status {status} once the window has passed", shown, basis=basis)
 
 
 @check(

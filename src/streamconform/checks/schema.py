@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 
 from streamconform.checks.event_fields import label_text, rules_of
 from streamconform.checks.registry import EVENT_STREAMS, Finding, check
@@ -14,6 +14,20 @@ from streamconform.formats import schema_validator
 from streamconform.model.spec import Endpoint, Level
 
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/json-schema-validation"
+
+
+def schema_basis(element: str, error: ValidationError) -> str:
+    """The schema element a validation error rests on: the top-level field that is wrong or
+    missing (`events.types.delta.text`), so a spec can assume one field of a documented
+    type; the whole schema when the error is not about one field."""
+    if error.absolute_path:
+        return f"{element}.{error.absolute_path[0]}"
+    wanted = error.validator_value
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [p for p in wanted if p not in error.instance] if isinstance(wanted, list) else []
+        if missing:
+            return f"{element}.{missing[0]}"
+    return element
 
 
 def _has_events(ep: Endpoint) -> str | None:
@@ -38,7 +52,13 @@ def type_declared(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     for event in t.events:
         label = rules.label(event)
         if label not in rules.types and event.data not in rules.non_json_data:
-            yield Finding(f"one of {declared}", label_text(label), event.offset, event.index)
+            yield Finding(
+                f"one of {declared}",
+                label_text(label),
+                event.offset,
+                event.index,
+                f"events.types.{label}" if label else "events.type_field",
+            )
 
 
 @check(
@@ -66,4 +86,5 @@ def event_valid(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
                 f"{error.json_path}: {error.message} (value {error.instance!r:.80})",
                 event.offset,
                 event.index,
+                schema_basis(f"events.types.{label}", error),
             )

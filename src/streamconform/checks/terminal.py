@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 from jsonschema.exceptions import best_match
 
+from streamconform.checks.order import grammar_viable
 from streamconform.checks.registry import EVENT_STREAMS, Finding, Untestable, check
+from streamconform.checks.schema import schema_basis
 from streamconform.core.evidence import Provoked
 from streamconform.core.transcript import End, Transcript
 from streamconform.decode.events import Event
@@ -133,6 +135,7 @@ def stream_closes(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
             f"still open {t.end_detail}",
             t.body_bytes,
             len(t.events),
+            "timing.close_after_terminal",
         )
     elif t.end is not End.CLOSED:
         raise Untestable(f"the stream ended by {t.end.value}, not after a terminal event")
@@ -172,7 +175,8 @@ def stream_stays_open(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
     title="A failed run ends with its documented terminal event",
     requirement="""When a run fails mid-stream (provoked as the spec says), the stream carries
         the documented failure event as its one terminal event, valid against its schema,
-        and then ends as any finished stream does.""",
+        with nothing after it, in an order the grammar allows, and then ends as any
+        finished stream does.""",
     reference="https://html.spec.whatwg.org/multipage/server-sent-events.html",
     framings=EVENT_STREAMS,
     applies=_has_failures,
@@ -201,7 +205,12 @@ def failure_reported(ev: Provoked, ep: Endpoint) -> Iterator[Finding]:
                 f"{error.json_path}: {error.message}",
                 first.offset,
                 first.index,
+                schema_basis(f"events.types.{label}", error),
             )
+    # a failed run obeys the rules of any run: one terminal event, the grammar's order
+    yield from terminal_once(t, ep)
+    if rules.grammar is not None:
+        yield from grammar_viable(t, ep)
     ended, how = (End.TERMINAL, "open") if rules.long_lived else (End.CLOSED, "closed")
     if t.end is not ended:
         yield Finding(
@@ -231,6 +240,7 @@ def ends_by_max_duration(ev: Provoked, ep: Endpoint) -> Iterator[Finding]:
             f"still streaming {t.end_detail}",
             t.body_bytes,
             len(t.events),
+            "timing.max_duration",
         )
     elif t.end is not End.CLOSED:
         raise Untestable(f"the overrun stream ended by {t.end.value}")

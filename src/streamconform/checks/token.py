@@ -18,6 +18,7 @@ from jsonschema.exceptions import best_match
 from streamconform.checks.headers import cache_directives
 from streamconform.checks.refusals import body_text, is_accepted, refusal_findings
 from streamconform.checks.registry import Finding, Untestable, check
+from streamconform.checks.schema import schema_basis
 from streamconform.core.evidence import TokenTrial
 from streamconform.core.pointer import resolve_pointer
 from streamconform.core.transcript import End, Transcript
@@ -103,7 +104,7 @@ def issue_answer(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
         try:
             document = json.loads(body_text(t))
         except ValueError:
-            yield Finding("a JSON body", f"{body_text(t)!r}", 0)
+            yield Finding("a JSON body", f"{body_text(t)!r}", 0, basis=f"endpoints.{issuer.name}")
             return
         token = resolve_pointer(document, source)
     if issuer.response_schema is not None and document is not None:
@@ -113,10 +114,13 @@ def issue_answer(ev: TokenTrial, ep: Endpoint) -> Iterator[Finding]:
                 "a body valid against the documented schema",
                 f"{error.json_path}: {error.message}",
                 0,
+                basis=schema_basis(f"endpoints.{issuer.name}.response_schema", error),
             )
     if not isinstance(token, str) or not token:
         found = repr(token) if isinstance(token, str | int | float | list | dict) else "nothing"
-        yield Finding(f"a token (a non-empty string) at {source}", found, 0)
+        yield Finding(
+            f"a token (a non-empty string) at {source}", found, 0, basis=f"endpoints.{issuer.name}"
+        )
 
 
 @check(

@@ -97,6 +97,10 @@ class Probe:
     content_type: str
     body: str
     error: str = ""
+    # what the request breaks, for an invalid one built to break one thing
+    breaks: str = ""
+    # the spec element it rests on (`body_schema.max_tokens`; `body_schema` when drawn)
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,15 +55,19 @@ class Result:
     requirement: str
     # the endpoint's plain stream: seconds to the first event and in all (for comparisons)
     timing: dict[str, Any] | None = None
+    # the spec's assumptions the only findings rest on (the document says none of it)
+    assumptions: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["outcome"] = self.outcome.value
+        data["assumptions"] = list(self.assumptions)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Result:
-        return cls(**{**data, "outcome": Outcome(data["outcome"])})
+        assumptions = tuple(data.get("assumptions", ()))
+        return cls(**{**data, "outcome": Outcome(data["outcome"]), "assumptions": assumptions})
 
 
 def case_id(spec: str, endpoint: str, check: str) -> str:

@@ -31,6 +31,7 @@ class End(StrEnum):
     SETUP_FAILED = "setup-failed"  # a setup or trigger flow failed: nothing to judge
     CUT = "cut"  # the suite dropped the connection on purpose, to resume
     NOT_A_STREAM = "not-a-stream"  # an error status: the body was read as a plain response
+    UNAVAILABLE = "unavailable"  # the request needs a variable the target does not have
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from streamconform.capture.recorder import Limits
 from streamconform.capture.session import ScenarioSettings, TargetSession
 from streamconform.checks import REGISTRY, Check, not_applicable
 from streamconform.core.evidence import Evidence
@@ -30,6 +29,7 @@ from streamconform.engine.selection import Selection
 from streamconform.engine.verdict import judge
 from streamconform.errors import InternalError, SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
+from streamconform.model.load import link_credentials
 from streamconform.model.profile import Profile, load_profile
 from streamconform.resources import bundled_dir
 from streamconform.scenarios.registry import Family, Scenario
@@ -66,7 +66,9 @@ class RunConfig:
     select: Sequence[str] = ()
     deselect: Sequence[str] = ()
     time_scale: float | None = None
-    limits: Limits = field(default_factory=Limits)
+    # the suite's capture bounds (bytes), over the profile's and the spec's
+    max_event_bytes: int | None = None
+    max_body_bytes: int | None = None
     input_cases: int = 12
     seed: int = 0
     token_race: int = DEFAULT_RACE
@@ -100,6 +102,7 @@ class Binding:
     target: str | None
     variables: dict[str, Any]
     scale: float
+    strict_assumptions: bool = False  # the profile's `strict`: assumed findings fail
     server: BackgroundServer | None = None
     front: Http10Front | None = None  # a fault's HTTP/1.0 front to the server
 
@@ -214,6 +217,10 @@ class ConformanceRun:
     def __init__(self, config: RunConfig, environ: Mapping[str, str] | None = None) -> None:
         if config.concurrency < 1:
             raise SpecError(f"--concurrency {config.concurrency}: give 1 or more")
+        for name in ("max_event_bytes", "max_body_bytes"):
+            value = getattr(config, name)
+            if value is not None and value < 1:
+                raise SpecError(f"--{name.replace('_', '-')} {value}: give 1 or more")
         if not 2 <= config.token_race <= MAX_RACE:
             raise SpecError(f"--token-race {config.token_race}: give 2 to {MAX_RACE}")
         self.config = config
@@ -256,6 +263,17 @@ class ConformanceRun:
         settings = profile.for_spec(spec.name) if profile else None
         if profile is not None:
             spec = profile.apply(spec)
+        cli = {
+            name: value
+            for name, value in (
+                ("event_bytes", self.config.max_event_bytes),
+                ("body_bytes", self.config.max_body_bytes),
+            )
+            if value is not None
+        }
+        if cli:
+            sized = {n: replace(e, sizes=e.sizes.changed(**cli)) for n, e in spec.endpoints.items()}
+            spec = link_credentials(replace(spec, endpoints=sized))
         target = self.config.target or (settings.target if settings else None)
         if target:
             origin = "--target" if self.config.target else "target profile"
@@ -277,21 +295,25 @@ class ConformanceRun:
             scale = spec.reference.time_scale
         else:
             scale = 1.0
-        return Binding(spec, target, variables, scale)
+        strict = bool(settings and settings.strict)
+        return Binding(spec, target, variables, scale, strict_assumptions=strict)
 
     def cases(self, suite: str | None = None) -> list[Case]:
-        """Every (spec, stream endpoint, check) of a suite that the selection keeps.
+        """Every (spec, endpoint, check) of a suite that the selection keeps: each stream
+        endpoint's, and the checks of any endpoint (bad input) on the others.
 
         A check written for another framing is left out altogether; one the spec makes
         inapplicable (data that is not JSON, say) is kept and reported as a skip.
         """
         out = []
         for spec in self.specs:
-            for endpoint in spec.stream_endpoints:
+            for endpoint in spec.endpoints.values():
                 for chk in REGISTRY.values():
                     if suite is not None and chk.suite != suite:
                         continue
-                    if endpoint.framing not in chk.framings:
+                    if endpoint.framing is None and not chk.any_endpoint:
+                        continue
+                    if endpoint.framing is not None and endpoint.framing not in chk.framings:
                         continue
                     case = Case(spec, endpoint, chk)
                     if self.selected(case):
@@ -337,7 +359,6 @@ class ConformanceRun:
                 binding.variables,
                 binding.scale,
                 self.redactor,
-                limits=self.config.limits,
                 on_target=binding.target is not None,
                 settings=ScenarioSettings(
                     self.config.input_cases, self.config.seed, self.config.token_race
@@ -497,6 +518,7 @@ class ConformanceRun:
                 target=binding.label,
                 strict=self.config.strict,
                 redactor=self.redactor,
+                strict_assumptions=self.config.strict or binding.strict_assumptions,
             )
 
         if not_applicable(chk, endpoint) is not None:

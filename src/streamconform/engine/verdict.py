@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import traceback
+from dataclasses import replace
 
 from streamconform.checks.registry import Check, Finding, Untestable, not_applicable
 from streamconform.core.evidence import Evidence, primary
 from streamconform.core.outcome import Outcome, Result, case_id
 from streamconform.core.redact import MARKER, Redactor
-from streamconform.core.transcript import Transcript
+from streamconform.core.transcript import End, Transcript
 from streamconform.model.spec import Endpoint, Level, Requirement, Spec
 from streamconform.report.evidence import evidence_lines
 from streamconform.report.wire import excerpt
@@ -20,6 +21,7 @@ _SHOWN_CHARS = 300
 _REPLAY = "; replay: "
 _TRACEBACK_FRAMES = 10  # the innermost: where the check raised
 _RAISED_CHARS = 1000
+_TOO_LARGE = "stream.event.too-large"
 
 
 def _requirement_text(chk: Check, traced: list[Requirement]) -> str:
@@ -33,6 +35,37 @@ def effective_level(chk: Check, endpoint: Endpoint, traced: list[Requirement]) -
     if chk.level_at(endpoint) is Level.MUST or any(r.level is Level.MUST for r in traced):
         return Level.MUST
     return Level.SHOULD
+
+
+def _assumption_lines(assumed: list[str]) -> list[str]:
+    return [
+        f"Assumed: the document does not say this; the spec assumes it ({', '.join(assumed)}). "
+        "A target profile can restate it for this target; --strict makes it fail."
+    ]
+
+
+def unjudgeable(t: Transcript, endpoint: Endpoint) -> str:
+    """Why nothing of this capture can be judged, or "": the request needs what the target
+    does not have, or the suite's own size limit (not a bound the document states) cut the
+    stream, so what is missing is not the server's doing."""
+    if t.end is End.UNAVAILABLE:
+        return t.end_detail
+    sizes = endpoint.sizes
+    if t.end is End.SIZE_LIMIT and "body_bytes" not in sizes.stated:
+        return (
+            f"the stream outgrew the suite's body limit of {sizes.body_bytes} bytes and was "
+            "cut, which the document does not bound; raise the limit with --max-body-bytes "
+            "N or the target profile's limits.body_bytes"
+        )
+    if t.notes_of(_TOO_LARGE) and "event_bytes" not in sizes.stated:
+        note = t.notes_of(_TOO_LARGE)[0]
+        return (
+            f"an event at byte {note.offset} is larger than the suite's event limit of "
+            f"{sizes.event_bytes} bytes and was not decoded, which the document does not "
+            "bound; raise the limit with --max-event-bytes N or the target profile's "
+            "limits.event_bytes"
+        )
+    return ""
 
 
 def _where(t: Transcript, f: Finding) -> str:
@@ -76,12 +109,15 @@ def _message(
     evidence: Evidence,
     findings: list[Finding],
     r: Redactor,
+    assumed: list[str] | None = None,
 ) -> str:
     t = primary(evidence)
     first = findings[0]
+    grade = f"{level}, on the spec's assumption {', '.join(assumed)}" if assumed else level
     lines = [
-        f"{chk.id} ({level}): {chk.title}",
+        f"{chk.id} ({grade}): {chk.title}",
         f"Requirement: {requirement}",
+        *(_assumption_lines(assumed) if assumed else ()),
         f"Expected: {_shown(first.expected, r)}",
         f"Actual: {_shown(first.actual, r)}",
         f"Where: {_where(t, first)}",
@@ -121,12 +157,15 @@ def judge(
     target: str,
     strict: bool,
     redactor: Redactor,
+    strict_assumptions: bool = False,
 ) -> Result:
     """Run one check and grade it; a check that raises is an error, never passed and never
     blamed on the target.
 
     `evidence` is None only where nothing could be gathered: an inapplicable check, or a
     scenario the caller reports as untestable. Findings point into its primary transcript.
+    Findings that rest only on the spec's assumptions warn, tagged with them, unless
+    `strict_assumptions` (--strict, or the target profile's `strict`) makes them fail.
     """
     traced = spec.requirements_for(chk.id, endpoint.name)
     requirement = _requirement_text(chk, traced)
@@ -152,6 +191,9 @@ def judge(
     if evidence is None:  # the caller grades this case itself (an unplayable scenario)
         return result(Outcome.UNTESTABLE, "no capture")
     transcript = primary(evidence)
+    cut = unjudgeable(transcript, endpoint)
+    if cut:
+        return result(Outcome.UNTESTABLE, redactor.text(cut))
     if chk.needs_stream and not transcript.opened:
         status = f"status {transcript.status}" if transcript.status else transcript.end.value
         detail = redactor.text(transcript.end_detail)
@@ -164,5 +206,16 @@ def judge(
         return result(Outcome.ERROR, _crash(chk, err, redactor))
     if not findings:
         return result(Outcome.PASS, "")
-    outcome = Outcome.FAIL if level is Level.MUST or strict else Outcome.WARN
-    return result(outcome, _message(chk, level, requirement, evidence, findings, redactor))
+    graded = Outcome.FAIL if level is Level.MUST or strict else Outcome.WARN
+    behind = [spec.assumption_behind(endpoint.name, f.basis) for f in findings]
+    if all(behind):
+        # only what the spec assumed was broken: the document says nothing of it
+        assumed = sorted({a.id for a in behind if a is not None})
+        outcome = graded if strict_assumptions else Outcome.WARN
+        message = _message(chk, level, requirement, evidence, findings, redactor, assumed)
+        return replace(result(outcome, message), assumptions=tuple(assumed))
+    documented = [f for f, a in zip(findings, behind, strict=True) if a is None]
+    rest = [f for f, a in zip(findings, behind, strict=True) if a is not None]
+    return result(
+        graded, _message(chk, level, requirement, evidence, [*documented, *rest], redactor)
+    )

@@ -38,6 +38,7 @@ from streamconform.model.spec import (
     Reference,
     Requirement,
     Resumption,
+    SizeBounds,
     Spec,
     Timing,
     Until,
@@ -46,7 +47,14 @@ from streamconform.model.spec import (
 )
 from streamconform.model.templates import path_params, references
 
-__all__ = ["link_credentials", "load_spec", "load_yaml", "meta_schema", "validate_tree"]
+__all__ = [
+    "compile_grammar",
+    "link_credentials",
+    "load_spec",
+    "load_yaml",
+    "meta_schema",
+    "validate_tree",
+]
 
 Key = tuple[str | int, ...]
 _MAX_SPEC_BYTES = 4 << 20
@@ -232,20 +240,28 @@ def _timing(raw: Mapping[str, Any] | None) -> Timing:
 def _grammar(
     raw: Mapping[str, Any], types: Mapping[str, EventType], key: Key, ctx: _Context
 ) -> Grammar:
-    """Compile the grammar; every label it names is declared, every declared one has a place."""
     try:
-        grammar = parse_grammar(raw["grammar"])
+        return compile_grammar(raw["grammar"], types)
+    except ValueError as err:
+        raise ctx.error(key, str(err)) from None
+
+
+def compile_grammar(text: str, types: Mapping[str, EventType]) -> Grammar:
+    """Compile a grammar; every label it names is declared, every declared one has a place
+    (ValueError saying which, otherwise)."""
+    try:
+        grammar = parse_grammar(text)
     except GrammarError as err:
-        raise ctx.error(key, f"malformed grammar: {err}") from None
+        raise ValueError(f"malformed grammar: {err}") from None
     bases = {label.split(".")[0] for label in types}
     for pattern in sorted(grammar.labels()):
         declared = pattern[:-2] in bases if pattern.endswith(".*") else pattern in types
         if not declared:
-            raise ctx.error(key, f"grammar label {pattern!r} is not a declared event type")
+            raise ValueError(f"grammar label {pattern!r} is not a declared event type")
     covered = [label for label in types if any(_covers(p, label) for p in grammar.labels())]
     missing = sorted(set(types) - set(covered))
     if missing:
-        raise ctx.error(key, f"event type {missing[0]!r} has no place in the grammar")
+        raise ValueError(f"event type {missing[0]!r} has no place in the grammar")
     return grammar
 
 
@@ -350,6 +366,7 @@ def _endpoint(name: str, raw: Mapping[str, Any], ctx: _Context) -> Endpoint:
         error_schema=raw.get("error_schema"),
         events=events,
         timing=_timing(raw.get("timing")),
+        sizes=SizeBounds(**raw.get("limits", {}), stated=frozenset(raw.get("limits", {}))),
         summary=raw.get("summary", ""),
         overrun=Variant(
             "overrun",
@@ -539,6 +556,13 @@ def _cross_check(spec: Spec, ctx: _Context, known_checks: Collection[str] | None
                     raise ctx.error(
                         ("requirements", i, "checks", j), f"unknown check id {check_id!r}"
                     )
+    for i, assumed in enumerate(spec.assumptions):
+        for j, path in enumerate(assumed.covers):
+            name = path.split(".")[1]
+            if name != "*" and name not in spec.endpoints:
+                raise ctx.error(
+                    ("assumptions", i, "covers", j), f"no endpoint {name!r} in this spec"
+                )
     seen: set[str] = set()
     for i, req in enumerate(spec.requirements):
         if req.id in seen:
@@ -577,7 +601,7 @@ def load_spec(path: str | Path, *, known_checks: Collection[str] | None = None) 
             for r in raw["requirements"]
         ),
         assumptions=tuple(
-            Assumption(a["id"], a["text"], a.get("override", ""))
+            Assumption(a["id"], a["text"], a.get("override", ""), tuple(a.get("covers", ())))
             for a in raw.get("assumptions", [])
         ),
         reference=Reference(**reference) if reference else None,

@@ -11,6 +11,7 @@ from typing import Any
 
 from streamconform.errors import SpecError
 from streamconform.model.load import link_credentials, load_yaml, validate_tree
+from streamconform.model.restate import LIMITS, RESTATABLE, restate
 from streamconform.model.spec import AuthScheme, Endpoint, Spec, Variant
 from streamconform.model.templates import path_params, references
 
@@ -22,9 +23,15 @@ _SETTINGS: dict[str, Any] = {
     "properties": {
         "target": {"type": "string", "pattern": "^https?://"},
         "time_scale": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "limits": LIMITS,
+        "strict": {
+            "type": "boolean",
+            "description": "Findings that rest only on a spec's assumptions fail, not warn",
+        },
         "vars": {
             "type": "object",
-            "additionalProperties": {"type": ["string", "number", "integer", "boolean"]},
+            "description": "Variable values; null: the target has no such thing",
+            "additionalProperties": {"type": ["string", "number", "integer", "boolean", "null"]},
         },
     },
 }
@@ -39,6 +46,7 @@ _ENDPOINT: dict[str, Any] = {
         "query": _TEMPLATES,
         "body": {},
         "success": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+        **RESTATABLE,
         "provoke": {
             "type": "object",
             "description": "How to provoke a documented error, failure or overrun on this target",
@@ -91,6 +99,8 @@ class TargetSettings:
 
     target: str | None = None
     time_scale: float | None = None
+    strict: bool | None = None
+    limits: Mapping[str, int] = field(default_factory=dict)
     vars: Mapping[str, Any] = field(default_factory=dict)
     endpoints: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     auth: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -109,6 +119,8 @@ class Profile:
         return TargetSettings(
             target=own.target or self.shared.target,
             time_scale=own.time_scale or self.shared.time_scale,
+            strict=self.shared.strict if own.strict is None else own.strict,
+            limits={**self.shared.limits, **own.limits},
             vars={**self.shared.vars, **own.vars},
             endpoints=own.endpoints,
             auth=own.auth,
@@ -117,13 +129,21 @@ class Profile:
     def apply(self, spec: Spec) -> Spec:
         """The spec with this profile's endpoint and auth overrides for it applied."""
         settings = self.for_spec(spec.name)
-        if not settings.endpoints and not settings.auth:
+        if not settings.endpoints and not settings.auth and not settings.limits:
             return spec
+        if settings.limits:  # the profile's own bounds, under each endpoint's
+            sized = {
+                name: replace(ep, sizes=ep.sizes.changed(**settings.limits))
+                for name, ep in spec.endpoints.items()
+            }
+            spec = replace(spec, endpoints=sized)
+        endpoints, restated = self._endpoints(spec, settings.endpoints)
         return link_credentials(
             replace(
                 spec,
-                endpoints=self._endpoints(spec, settings.endpoints),
+                endpoints=endpoints,
                 auth=self._auth(spec, settings.auth),
+                restated=spec.restated | restated,
             )
         )
 
@@ -146,10 +166,11 @@ class Profile:
 
     def _endpoints(
         self, spec: Spec, overrides: Mapping[str, Mapping[str, Any]]
-    ) -> dict[str, Endpoint]:
+    ) -> tuple[dict[str, Endpoint], frozenset[str]]:
         captures = {n for f in spec.flows.values() for step in f.steps for n in step.capture}
         names = set(spec.variables) | captures
         endpoints = dict(spec.endpoints)
+        restated: set[str] = set()
         for name, changes in overrides.items():
             where = f"{self.path}: specs.{spec.name}.endpoints.{name}"
             if name not in endpoints:
@@ -169,8 +190,12 @@ class Profile:
                     "provocations": self._provocations(endpoints[name], changes["provoke"], where),
                 }
                 del changes["provoke"]
-            endpoints[name] = replace(endpoints[name], **changes)
-        return endpoints
+            told = {k: v for k, v in changes.items() if k in RESTATABLE}
+            endpoint, paths = restate(endpoints[name], told, where)
+            plain = {k: v for k, v in changes.items() if k not in RESTATABLE}
+            endpoints[name] = replace(endpoint, **plain)
+            restated |= {f"endpoints.{name}.{p}" for p in [*paths, *plain]}
+        return endpoints, frozenset(restated)
 
     @staticmethod
     def _provocations(
@@ -196,11 +221,13 @@ def _variant(name: str, how: Mapping[str, Any]) -> Variant:
 
 def _settings(raw: Mapping[str, Any]) -> TargetSettings:
     return TargetSettings(
-        raw.get("target"),
-        raw.get("time_scale"),
-        dict(raw.get("vars", {})),
-        dict(raw.get("endpoints", {})),
-        dict(raw.get("auth", {})),
+        target=raw.get("target"),
+        time_scale=raw.get("time_scale"),
+        strict=raw.get("strict"),
+        limits=dict(raw.get("limits", {})),
+        vars=dict(raw.get("vars", {})),
+        endpoints=dict(raw.get("endpoints", {})),
+        auth=dict(raw.get("auth", {})),
     )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "Reference",
     "Requirement",
     "Resumption",
+    "SizeBounds",
     "Spec",
     "Timing",
     "Until",
@@ -296,6 +297,28 @@ class Timing:
 
 
 @dataclass(frozen=True, slots=True)
+class SizeBounds:
+    """How many bytes of an endpoint's stream the suite reads: per event (an SSE block, an
+    NDJSON line) and per body. `stated` names the bounds the API's documentation gives (a
+    stream past one breaks it); any other bound is the suite's own, and a stream cut by it
+    cannot be judged."""
+
+    event_bytes: int = 1 << 20
+    body_bytes: int = 32 << 20
+    stated: frozenset[str] = frozenset()
+
+    def changed(self, **values: int) -> SizeBounds:
+        """These bounds with some set by a profile or the command line (no longer stated)."""
+        if not values:
+            return self
+        return SizeBounds(
+            values.get("event_bytes", self.event_bytes),
+            values.get("body_bytes", self.body_bytes),
+            self.stated - set(values),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """One HTTP operation; a streaming one has a framing and (usually) an events grammar."""
 
@@ -319,6 +342,7 @@ class Endpoint:
     error_schema: Mapping[str, Any] | None = None
     events: EventsSpec | None = None
     timing: Timing = field(default_factory=Timing)
+    sizes: SizeBounds = field(default_factory=SizeBounds)
     summary: str = ""
     overrun: Variant | None = None
     provocations: Mapping[str, Variant] = field(default_factory=dict)
@@ -440,11 +464,28 @@ class Requirement:
 
 @dataclass(frozen=True, slots=True)
 class Assumption:
-    """A design choice made where the source document is silent; a profile may override it."""
+    """A design choice made where the source document is silent; a profile may override it.
+
+    `covers` names the spec elements it stands behind, as paths from the spec's root with
+    `*` for any one name (`endpoints.*.error_schema`, `endpoints.events.timing`); a
+    finding resting on a covered element is the assumption's.
+    """
 
     id: str
     text: str
     override: str = ""
+    covers: tuple[str, ...] = ()
+
+    def covers_element(self, path: str) -> bool:
+        """True when the element at `path` (or one that holds it) is covered."""
+        parts = path.split(".")
+        for pattern in self.covers:
+            wanted = pattern.split(".")
+            if len(wanted) <= len(parts) and all(
+                w == "*" or w == p for w, p in zip(wanted, parts, strict=False)
+            ):
+                return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +512,8 @@ class Spec:
     assumptions: tuple[Assumption, ...]
     reference: Reference | None
     locations: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, repr=False)
+    # elements a target profile restated: the target's own contract, no longer assumed
+    restated: frozenset[str] = frozenset()
 
     @property
     def stream_endpoints(self) -> list[Endpoint]:
@@ -483,6 +526,18 @@ class Spec:
             for r in self.requirements
             if check_id in r.checks and (not r.endpoints or endpoint in r.endpoints)
         ]
+
+    def assumption_behind(self, endpoint: str, basis: str) -> Assumption | None:
+        """The assumption a finding on this element of the endpoint (or, given from the
+        root, of another one) rests on; None when the element is the document's, or the
+        target profile restated it."""
+        if not basis:
+            return None
+        path = basis if basis.startswith("endpoints.") else f"endpoints.{endpoint}.{basis}"
+        parts = path.split(".")
+        if any(".".join(parts[:n]) in self.restated for n in range(3, len(parts) + 1)):
+            return None
+        return next((a for a in self.assumptions if a.covers_element(path)), None)
 
     def where(self, *key: str | int) -> str:
         """ "file:line" of a key path, for error messages."""

@@ -41,7 +41,8 @@ def resolve_variables(
     environ: Mapping[str, str],
     secret_defaults: bool = True,
 ) -> dict[str, Any]:
-    """Every variable's value; SpecError names those that have none.
+    """Every variable's value; SpecError names those that have none. A profile value of
+    null declares the variable absent on the target: it gets no value, and no error.
 
     Defaults describe the reference servers. A secret's default (a reference server's
     API key) is never sent to a real target: pass `secret_defaults=False` for one.
@@ -49,6 +50,8 @@ def resolve_variables(
     values: dict[str, Any] = {}
     missing: list[str] = []
     for var in spec.variables.values():
+        if var.name not in overrides and var.name in profile and profile[var.name] is None:
+            continue  # declared absent: what needs it is untestable on this target
         if var.name in overrides:
             values[var.name] = coerce(var, overrides[var.name], "--var")
         elif var.name in profile:
@@ -59,7 +62,10 @@ def resolve_variables(
             values[var.name] = var.default
         else:
             hint = f"set {var.env}, " if var.env else ""
-            missing.append(f"{var.name} ({hint}a target profile value, or --var {var.name}=...)")
+            missing.append(
+                f"{var.name} ({hint}a target profile value, --var {var.name}=..., or "
+                f"'{var.name}: null' in the profile's vars if the target has none)"
+            )
     if missing:
         raise SpecError(f"{spec.name}: no value for " + "; ".join(missing))
     return values

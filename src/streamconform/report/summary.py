@@ -2,12 +2,15 @@
 
 {"version": 1,
  "runs": [{"spec", "target", "results": [{"id", "check", "suite", "endpoint", "level",
-                                          "outcome", "message", "requirement"}],
+                                          "outcome", "message", "requirement",
+                                          "assumptions"}],
            "timing": {endpoint: {"first_event", "duration", "gaps"}}}],
  "totals": {"pass", "fail", "warn", "skip", "untestable", "error"}}
 
 Still version 1: "error" came later, and a reader takes a summary without it as one with
-no error (nothing here reads the totals back).
+no error (nothing here reads the totals back); so did "assumptions" (the ids of the spec's
+assumptions a warn rests on; empty where a finding is the document's), read as empty
+where it is missing.
 """
 
 from __future__ import annotations
@@ -32,7 +35,17 @@ __all__ = [
 ]
 
 SUMMARY_VERSION = 1
-_RESULT_FIELDS = ("id", "check", "suite", "endpoint", "level", "outcome", "message", "requirement")
+_RESULT_FIELDS = (
+    "id",
+    "check",
+    "suite",
+    "endpoint",
+    "level",
+    "outcome",
+    "message",
+    "requirement",
+    "assumptions",
+)
 
 
 def build_summary(results: Iterable[Result]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ probe asks for a resource that exists and the key is the only thing wrong.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import string
@@ -19,6 +20,7 @@ from streamconform.capture.exchange import exchange
 from streamconform.capture.requests import RequestPlan
 from streamconform.capture.session import TargetSession
 from streamconform.core.evidence import Evidence
+from streamconform.core.pointer import resolve_pointer
 from streamconform.core.transcript import Transcript
 from streamconform.errors import SetupError
 from streamconform.model.spec import AuthScheme, Endpoint
@@ -86,6 +88,25 @@ def _plan(
     return plan
 
 
+def _hide_issued(session: TargetSession, sent: Transcript) -> None:
+    """A token issued to a probe's key (a server that took a wrong key) is a live
+    credential all the same: every report hides it, as it hides the key."""
+    credentials = session.endpoint.credentials
+    step = credentials.issue_step if credentials else None
+    if credentials is None or step is None or not (sent.status and 200 <= sent.status < 300):
+        return
+    source = step.capture.get(credentials.token_variable, "")
+    if source.startswith("header:"):
+        value: Any = sent.header(source.removeprefix("header:").strip())
+    else:
+        try:
+            value = resolve_pointer(json.loads(b"".join(c.data for c in sent.chunks)), source)
+        except ValueError:
+            return
+    if isinstance(value, str) and value:
+        session.redactor.add(value)
+
+
 @family("auth")
 async def KEYS(session: TargetSession, scenarios: Sequence[Scenario]) -> dict[str, Evidence]:
     """One answer per probe, all sent after a single run of the setup, where the key is
@@ -99,6 +120,7 @@ async def KEYS(session: TargetSession, scenarios: Sequence[Scenario]) -> dict[st
             for scenario in scenarios:
                 plan = _plan(session, target, ready.values, credentials.key, scenario)
                 sent = await exchange(session, plan, endpoint=target, variant=scenario.name)
+                _hide_issued(session, sent)
                 out[scenario.name] = replace(sent, setup_log=tuple(ready.log))
             return out
     except (SetupError, MissingVariable) as err:

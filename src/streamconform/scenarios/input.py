@@ -15,11 +15,13 @@ import shlex
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
 from streamconform.capture.answer import Success, read_answer
+from streamconform.capture.requests import RequestPlan
 from streamconform.capture.session import TargetSession
 from streamconform.core.evidence import BadInput, Evidence, Probe
 from streamconform.core.redact import Redactor
@@ -27,6 +29,7 @@ from streamconform.core.transcript import RequestRecord, Transcript
 from streamconform.errors import SetupError
 from streamconform.model.spec import Endpoint
 from streamconform.model.templates import path_params, render_path
+from streamconform.scenarios.boundaries import broken_requests
 from streamconform.scenarios.registry import Scenario, family
 
 __all__ = [
@@ -77,7 +80,18 @@ def openapi_for(endpoint: Endpoint, mode: str = "positive") -> dict[str, Any]:
     }
 
 
-def draw_cases(endpoint: Endpoint, mode: str, count: int, seed: int) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """A request to send: what it changes (httpx keyword arguments: json or data, params,
+    headers), what it breaks and which spec element says so."""
+
+    sent: Mapping[str, Any]
+    where: str
+    breaks: str = ""
+    left_out: tuple[str, ...] = ()  # query parameters of the spec's request not sent
+
+
+def draw_cases(endpoint: Endpoint, mode: str, count: int, seed: int) -> list[Drawn]:
     """Up to `count` schemathesis cases, the same ones for the same seed."""
     # imported here: schemathesis and hypothesis take a good part of a second to load, and
     # a process that draws no case (the command line before pytest starts) needs neither
@@ -112,7 +126,31 @@ def draw_cases(endpoint: Endpoint, mode: str, count: int, seed: int) -> list[Any
 
     with contextlib.suppress(hypothesis.errors.Unsatisfiable):
         collect()  # fewer cases than asked for are judged on what could be drawn
-    return drawn[:count]
+    out = []
+    for case in drawn[:count]:
+        sent = case.as_transport_kwargs(base_url="http://127.0.0.1")
+        where = "body_schema" if "json" in sent or sent.get("data") else "query_schema"
+        out.append(Drawn(sent, where))
+    return out
+
+
+def _one_thing_wrong(plan: RequestPlan, endpoint: Endpoint) -> list[Drawn]:
+    """The spec's own request with one constraint broken, for each constraint."""
+    out = []
+    for broken in broken_requests(
+        plan.json, endpoint.body_schema, plan.params, endpoint.query_schema
+    ):
+        sent: dict[str, Any] = {"headers": {}}
+        left_out: tuple[str, ...] = ()
+        if broken.query is not None:
+            sent["params"] = dict(broken.query)
+            left_out = tuple(n for n in endpoint.query if n not in broken.query)
+            if plan.json is not None:
+                sent["json"] = plan.json
+        else:
+            sent["json"] = broken.body
+        out.append(Drawn(sent, broken.where, broken.breaks, left_out))
+    return out
 
 
 def _curl(method: str, url: str, headers: Mapping[str, str], content: bytes | None) -> str:
@@ -132,9 +170,11 @@ def _curl(method: str, url: str, headers: Mapping[str, str], content: bytes | No
 
 
 async def send_probes(
-    session: TargetSession, cases: list[Any], mode: str
+    session: TargetSession, cases: list[Drawn], mode: str
 ) -> tuple[list[Probe], list[str]]:
-    """Send each case once (headers only for a stream that starts); probes and a setup log."""
+    """Send each case once (headers only for a stream that starts); probes and a setup log.
+    Invalid ones are followed by the spec's own request with one thing wrong, for each
+    constraint of its schemas."""
     spec, endpoint, base_url = session.spec, session.endpoint, session.base_url
     client, redactor = session.client, session.redactor
     deadline = session.timeouts().response
@@ -142,17 +182,24 @@ async def send_probes(
     probes = []
     async with session.prepared() as ready:
         values = ready.values
+        if mode == "negative":
+            # the request as the spec makes it (its credential, maybe not issued yet, aside)
+            own = session.plan(values=values, omit_auth=True)
+            cases = [*cases, *_one_thing_wrong(own, endpoint)]
         for case in cases:
             if scheme is not None and scheme.issued_by:  # single-use tokens: one per request
                 await session.flow(scheme.issued_by, values, ready.log.append)
             plan = session.plan(values=values)
             redactor.add(*plan.secrets)
-            sent = case.as_transport_kwargs(base_url=base_url)
+            sent = case.sent
             headers = {
                 **plan.headers,
                 **{k: v for k, v in sent["headers"].items() if k.lower() in _DRAWN_HEADERS},
             }
-            params = {**plan.params, **sent.get("params", {})}
+            params = {
+                **{k: v for k, v in plan.params.items() if k not in case.left_out},
+                **sent.get("params", {}),
+            }
             url = base_url.rstrip("/") + render_path(endpoint.path, values)
             if "json" in sent:
                 content: bytes | None = json.dumps(sent["json"]).encode()
@@ -167,7 +214,8 @@ async def send_probes(
             curl = redactor.text(
                 _curl(plan.method, str(request.url), dict(request.headers), content)
             )
-            probes.append(await _send(client, request, curl, mode, deadline, redactor))
+            probe = await _send(client, request, curl, mode, deadline, redactor)
+            probes.append(replace(probe, breaks=case.breaks, where=case.where))
     return probes, ready.log
 
 
