@@ -13,7 +13,7 @@ from jsonschema.exceptions import SchemaError
 
 from streamconform.errors import SpecError
 from streamconform.model.load import compile_grammar
-from streamconform.model.spec import Endpoint, ErrorCase, EventType, IdRule
+from streamconform.model.spec import Endpoint, ErrorCase, EventType
 
 __all__ = ["LIMITS", "RESTATABLE", "restate"]
 
@@ -164,7 +164,7 @@ def _events(endpoint: Endpoint, changes: Mapping[str, Any], where: str) -> tuple
         restated.append(f"events.types.{label}")
     fields["types"] = types
     if "ids" in changes:
-        fields["ids"] = IdRule(**{**_id_fields(rules.ids), **changes["ids"]})
+        fields["ids"] = replace(rules.ids, **changes["ids"])
         restated.append("events.ids")
     if "grammar" in changes:
         try:
@@ -175,12 +175,3 @@ def _events(endpoint: Endpoint, changes: Mapping[str, Any], where: str) -> tuple
     elif rules.grammar is not None and set(types) != set(rules.types):
         raise SpecError(f"{where}.types: new event labels need a grammar that places them")
     return replace(rules, **fields), restated
-
-
-def _id_fields(ids: IdRule) -> dict[str, Any]:
-    return {
-        "required": ids.required,
-        "unique": ids.unique,
-        "ordered": ids.ordered,
-        "field": ids.field,
-    }
