@@ -812,3 +812,93 @@ def test_events_past_an_unfinished_uninterrupted_read_are_not_called_strangers()
     assert [f.actual for f in check.run(wrong, endpoint)] == [
         "1 events the run never sent, first id 'evt_0999'"
     ]
+
+
+# -- A stream that is its own run: no flow starts it -----------------------------------------
+
+TICKS_SPEC = """\
+streamconform: 1
+name: ticks
+title: A stream that is the run itself, resumed with Last-Event-ID
+source: {document: test}
+endpoints:
+  ticks:
+    method: GET
+    path: /ticks
+    framing: sse
+    content_types: [text/event-stream]
+    events:
+      type_from: sse-event
+      data: json
+      types:
+        tick: {schema: {type: object, required: [n]}}
+        done: {schema: {type: object}}
+      grammar: "tick* done"
+      terminal: [done]
+      ids: {required: true, unique: true}
+      resume: {via: last-event-id, invalid: {status: 400, error: bad_id}}
+    timing: {response_timeout: 10, idle_timeout: 10, max_duration: 60}
+requirements:
+  - id: resume
+    quote: Reconnect with the ID of the last event you received to get the rest
+    level: MUST
+    endpoints: [ticks]
+    checks: [resume.stitched.complete]
+"""
+TICKS = Wire("sse", TICKS_SPEC, "ticks", 1.0)
+
+
+def ticks_app(skip_one: bool = False) -> Starlette:
+    """Every GET is the same run of ticks 1..8 then done (id 9); a Last-Event-ID of n
+    replays from n + 1 (or n + 2: the fault)."""
+
+    async def ticks(request: Request) -> Response:
+        last = request.headers.get("last-event-id")
+        if last is not None and not last.isdigit():
+            return JSONResponse({"error": "bad_id"}, status_code=400)
+        start = int(last or 0) + (2 if skip_one and last else 1)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield OPENED
+            for n in range(start, 10):
+                await asyncio.sleep(GAP)
+                kind, data = ("done", {}) if n == 9 else ("tick", {"n": n})
+                yield f"id: {n}\nevent: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+        return StreamingResponse(body(), media_type="text/event-stream", headers=NO_CACHE)
+
+    return Starlette(routes=[Route("/ticks", ticks)])
+
+
+def test_a_stream_with_no_trigger_is_resumed_on_its_own_request(tmp_path: Path) -> None:
+    result = judge_rules(TICKS, tmp_path, ticks_app(), [STITCHED])[STITCHED]
+    every_scenario_passed(result)
+
+
+def test_a_stream_with_no_trigger_that_skips_on_replay_fails(tmp_path: Path) -> None:
+    result = judge_rules(TICKS, tmp_path, ticks_app(skip_one=True), [STITCHED])[STITCHED]
+    assert result.outcome is FAIL, result.message
+    said(result, "missing after the resume")
+
+
+def test_a_play_that_raises_is_an_error_of_its_case_and_the_rest_are_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A defect in a scenario's play is that case's internal error, with its traceback; the
+    run goes on, and no other case is lost."""
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the play broke")
+
+    monkeypatch.setattr("streamconform.scenarios.resume._start", broken)
+    results = judge_rules(TICKS, tmp_path, ticks_app(), [STITCHED, UNKNOWN])
+    crashed = results[STITCHED]
+    assert crashed.outcome is Outcome.ERROR, crashed.message
+    said(
+        crashed,
+        "internal error: the play of scenario 'resume:first' (for check "
+        "resume.stitched.complete) raised RuntimeError",
+        "Traceback (most recent call last):",
+        "RuntimeError: the play broke",
+    )
+    assert results[UNKNOWN].outcome is PASS, results[UNKNOWN].message

@@ -103,6 +103,30 @@ def test_a_restated_element_is_the_targets_contract_and_fails() -> None:
     assert grade(spec, {"type": "tick", "n": "5", "text": "a"}).outcome is Outcome.FAIL
 
 
+def test_a_waived_assumption_drops_its_findings_and_keeps_the_documents() -> None:
+    spec = replace(spec_assuming(TICK_N), waived=frozenset({"tick-n"}))
+    waived = grade(spec, {"type": "tick", "n": "5", "text": "a"})
+    assert waived.outcome is Outcome.SKIP
+    assert waived.assumptions == ("tick-n",)
+    assert "does not follow the spec's assumption tick-n" in waived.message
+    # text is the document's: waiving n does not excuse it, even under strict
+    documented = grade(spec, {"type": "tick", "n": "5"}, strict=True)
+    assert documented.outcome is Outcome.FAIL
+    assert "'5' is not of type 'integer'" not in documented.message
+    assert grade(spec, {"type": "tick", "n": 5, "text": "a"}).outcome is Outcome.PASS
+
+
+def test_a_profile_waives_only_assumptions_the_spec_has(tmp_path: Path) -> None:
+    spec = load_spec("specs/prism-agents.yaml")
+    (tmp_path / "p.yaml").write_text(
+        "specs:\n  prism-agents:\n    waive: [unknown-last-event-id]\n"
+    )
+    assert load_profile(tmp_path / "p.yaml").apply(spec).waived == {"unknown-last-event-id"}
+    (tmp_path / "p.yaml").write_text("specs:\n  prism-agents:\n    waive: [error-bodies]\n")
+    with pytest.raises(SpecError, match="'error-bodies' is not an assumption of prism-agents"):
+        load_profile(tmp_path / "p.yaml").apply(spec)
+
+
 def test_an_assumption_covers_by_prefix_and_by_wildcard() -> None:
     every = Assumption("a", "t", covers=("endpoints.*.error_schema", "endpoints.e.timing"))
     assert every.covers_element("endpoints.x.error_schema")

@@ -26,7 +26,7 @@ from streamconform.core.redact import Redactor
 from streamconform.core.transcript import Transcript
 from streamconform.engine.background import Background
 from streamconform.engine.selection import Selection
-from streamconform.engine.verdict import judge
+from streamconform.engine.verdict import crash_message, judge
 from streamconform.errors import InternalError, SpecError, TargetError
 from streamconform.model import Endpoint, Spec, load_spec, resolve_variables
 from streamconform.model.load import link_credentials
@@ -521,11 +521,21 @@ class ConformanceRun:
                 strict_assumptions=self.config.strict or binding.strict_assumptions,
             )
 
+        def crashed(scenario: str, err: Exception) -> Result:
+            what = f"the play of scenario {scenario!r}" if scenario else "the stream's capture"
+            message = crash_message(f"{what} (for check {chk.id})", err, self.redactor)
+            return replace(one(None), outcome=Outcome.ERROR, message=message)
+
         if not_applicable(chk, endpoint) is not None:
             return one(None)
         self.prefetch([case])  # what no earlier prefetch planned
         if chk.scenarios is None:
-            plain = self.transcript(spec, endpoint)
+            try:
+                plain = self.transcript(spec, endpoint)
+            except (SpecError, TargetError):
+                raise  # no verdict at all: the run stops with its one line
+            except Exception as err:  # a defect of ours: this case's error, not the run's end
+                return crashed("", err)
             return replace(one(plain), timing=_timing(plain))
         named = []
         scenarios = chk.scenarios(endpoint)
@@ -533,8 +543,14 @@ class ConformanceRun:
             reason = scenario.unavailable(self.session(spec, endpoint))
             if reason:
                 named.append((scenario.name, replace(one(None), message=reason)))
-            else:
+                continue
+            try:
                 gathered = self.evidence(spec, endpoint, scenario)
+            except (SpecError, TargetError):
+                raise
+            except Exception as err:
+                named.append((scenario.name, crashed(scenario.name, err)))
+            else:
                 named.append((scenario.name, one(gathered)))
         # a case judged on several scenarios takes the gravest of their outcomes
         worst_name, worst = max(named, key=lambda item: item[1].outcome.gravity)

@@ -14,7 +14,7 @@ from streamconform.model.spec import Endpoint, Level, Requirement, Spec
 from streamconform.report.evidence import evidence_lines
 from streamconform.report.wire import excerpt
 
-__all__ = ["effective_level", "judge"]
+__all__ = ["crash_message", "effective_level", "judge"]
 
 _FINDINGS_SHOWN = 3
 _SHOWN_CHARS = 300
@@ -136,13 +136,14 @@ def _message(
     return r.text("\n".join(lines))
 
 
-def _crash(chk: Check, err: Exception, r: Redactor) -> str:
-    """The message of a check that raised: its innermost frames and the exception, each
-    redacted whole before the exception is clipped (it may quote a body that holds a key)."""
+def crash_message(what: str, err: BaseException, r: Redactor) -> str:
+    """The message of a check or a scenario's play that raised: its innermost frames and
+    the exception, each redacted whole before the exception is clipped (it may quote a
+    body that holds a key)."""
     frames = r.text("".join(traceback.format_tb(err.__traceback__, -_TRACEBACK_FRAMES)))
     raised = r.text("".join(traceback.format_exception_only(err)).rstrip())
     return (
-        f"internal error: check {chk.id} raised {type(err).__name__} (a streamconform bug, "
+        f"internal error: {what} raised {type(err).__name__} (a streamconform bug, "
         "not the server's; please report it)\n"
         f"Traceback (most recent call last):\n{frames}{_clip(raised, _RAISED_CHARS)}"
     )
@@ -203,11 +204,28 @@ def judge(
     except Untestable as why:
         return result(Outcome.UNTESTABLE, redactor.text(str(why)))
     except Exception as err:  # a defect in the check, not in the target
-        return result(Outcome.ERROR, _crash(chk, err, redactor))
+        return result(Outcome.ERROR, crash_message(f"check {chk.id}", err, redactor))
     if not findings:
         return result(Outcome.PASS, "")
-    graded = Outcome.FAIL if level is Level.MUST or strict else Outcome.WARN
     behind = [spec.assumption_behind(endpoint.name, f.basis) for f in findings]
+    waived = sorted({a.id for a in behind if a is not None and a.id in spec.waived})
+    if waived:  # the target says it does not follow these: what rests on them is moot
+        kept = [
+            (f, a)
+            for f, a in zip(findings, behind, strict=True)
+            if a is None or a.id not in spec.waived
+        ]
+        if not kept:
+            return replace(
+                result(
+                    Outcome.SKIP,
+                    f"waived: the target profile says this target does not follow the spec's "
+                    f"assumption {', '.join(waived)}, and only that was contradicted",
+                ),
+                assumptions=tuple(waived),
+            )
+        findings, behind = [f for f, _ in kept], [a for _, a in kept]
+    graded = Outcome.FAIL if level is Level.MUST or strict else Outcome.WARN
     if all(behind):
         # only what the spec assumed was broken: the document says nothing of it
         assumed = sorted({a.id for a in behind if a is not None})

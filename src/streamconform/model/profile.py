@@ -82,6 +82,12 @@ _PER_SPEC: dict[str, Any] = {
         **_SETTINGS["properties"],
         "endpoints": {"type": "object", "additionalProperties": _ENDPOINT},
         "auth": {"type": "object", "additionalProperties": _AUTH},
+        "waive": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": {"type": "string"},
+            "description": "Assumptions of the spec this target does not follow",
+        },
     },
 }
 _SCHEMA: dict[str, Any] = {
@@ -104,6 +110,7 @@ class TargetSettings:
     vars: Mapping[str, Any] = field(default_factory=dict)
     endpoints: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     auth: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    waive: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +131,14 @@ class Profile:
             vars={**self.shared.vars, **own.vars},
             endpoints=own.endpoints,
             auth=own.auth,
+            waive=own.waive,
         )
 
     def apply(self, spec: Spec) -> Spec:
         """The spec with this profile's endpoint and auth overrides for it applied."""
         settings = self.for_spec(spec.name)
+        if settings.waive:
+            spec = replace(spec, waived=self._waived(spec, settings.waive))
         if not settings.endpoints and not settings.auth and not settings.limits:
             return spec
         if settings.limits:  # the profile's own bounds, under each endpoint's
@@ -146,6 +156,16 @@ class Profile:
                 restated=spec.restated | restated,
             )
         )
+
+    def _waived(self, spec: Spec, names: tuple[str, ...]) -> frozenset[str]:
+        known = [a.id for a in spec.assumptions]
+        for name in names:
+            if name not in known:
+                raise SpecError(
+                    f"{self.path}: specs.{spec.name}.waive: {name!r} is not an assumption of "
+                    f"{spec.name} ({', '.join(known)})"
+                )
+        return frozenset(names)
 
     def _auth(
         self, spec: Spec, overrides: Mapping[str, Mapping[str, Any]]
@@ -228,6 +248,7 @@ def _settings(raw: Mapping[str, Any]) -> TargetSettings:
         vars=dict(raw.get("vars", {})),
         endpoints=dict(raw.get("endpoints", {})),
         auth=dict(raw.get("auth", {})),
+        waive=tuple(raw.get("waive", ())),
     )
 
 

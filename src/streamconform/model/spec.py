@@ -514,6 +514,8 @@ class Spec:
     locations: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, repr=False)
     # elements a target profile restated: the target's own contract, no longer assumed
     restated: frozenset[str] = frozenset()
+    # assumptions a target profile says the target does not follow: findings on them drop
+    waived: frozenset[str] = frozenset()
 
     @property
     def stream_endpoints(self) -> list[Endpoint]:

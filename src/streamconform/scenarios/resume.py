@@ -181,7 +181,8 @@ async def _start(
     started = dict(session.variables)
     suffix = secrets.token_hex(4)
     started.update({name: f"{started[name]}-{suffix}" for name in fresh if name in started})
-    await session.flow(flow, started, log.append)
+    if flow:  # else the stream's own request starts the run
+        await session.flow(flow, started, log.append)
     return started
 
 
