@@ -404,6 +404,18 @@ def test_list_prints_every_check_id_with_level_and_requirement(tmp_path: Path) -
     assert selected and all(line.startswith("promptfloe::build::") for line in selected)
 
 
+def test_a_spec_without_a_reference_server_lists_and_runs_only_with_a_target(
+    tmp_path: Path, echo_spec: Path
+) -> None:
+    listed = cli("list", "--spec", str(echo_spec), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert any(
+        line.startswith("echo::events::sse.data.json ") for line in listed.stdout.splitlines()
+    )
+    run = cli("run", "--spec", str(echo_spec), cwd=tmp_path)
+    assert_one_line_error(run, "echo: no --target given", "give --target URL")
+
+
 def test_serve_runs_a_reference_server_that_pytest_can_target(tmp_path: Path) -> None:
     spec = ROOT / "specs" / "prism-agents.yaml"
     with serving(spec, "/v1/deployments/x/events") as (url, banner):

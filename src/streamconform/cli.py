@@ -26,8 +26,11 @@ from streamconform.engine.run import (
     DEFAULT_CONCURRENCY,
     ConformanceRun,
     RunConfig,
+    cases_of,
+    load_specs,
     parse_assignments,
 )
+from streamconform.engine.selection import Selection
 from streamconform.engine.verdict import effective_level
 from streamconform.errors import SpecError, StreamConformError
 from streamconform.report.compare import compare
@@ -351,10 +354,10 @@ def progress_style(choice: str, out: TextIO) -> str:
 
 
 def _command_list(args: argparse.Namespace) -> int:
-    run = ConformanceRun(RunConfig(specs=args.spec, select=args.select, deselect=args.deselect))
-    cases = run.cases()
+    selection = Selection(args.select, args.deselect)
+    cases = cases_of(load_specs(args.spec), selection)
     if not cases:
-        raise SpecError(f"no check matches {run.selection.describe()}")
+        raise SpecError(f"no check matches {selection.describe()}")
     width = max(len(c.id) for c in cases)
     for case in cases:
         traced = case.spec.requirements_for(case.check.id, case.endpoint.name)

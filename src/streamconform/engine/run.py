@@ -123,6 +123,36 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def load_specs(paths: Sequence[str | Path]) -> list[Spec]:
+    """The specs of these files and folders (the bundled ones if none), each name once."""
+    known = set(REGISTRY)
+    specs = [load_spec(p, known_checks=known) for p in spec_files(paths)]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise SpecError(f"two spec files share a name: {sorted(names)}")
+    return specs
+
+
+def cases_of(specs: Sequence[Spec], selection: Selection, suite: str | None = None) -> list[Case]:
+    """Every (spec, endpoint, check) of a suite that the selection keeps: each stream
+    endpoint's, and the checks of any endpoint (bad input) on the others. Needs no target:
+    what is listed is what a run would judge."""
+    out = []
+    for spec in specs:
+        for endpoint in spec.endpoints.values():
+            for chk in REGISTRY.values():
+                if suite is not None and chk.suite != suite:
+                    continue
+                if endpoint.framing is None and not chk.any_endpoint:
+                    continue
+                if endpoint.framing is not None and endpoint.framing not in chk.framings:
+                    continue
+                case = Case(spec, endpoint, chk)
+                if selection.keeps(case.id, chk.id, chk.suite):
+                    out.append(case)
+    return out
+
+
 def spec_files(paths: Sequence[str | Path]) -> list[Path]:
     """The spec files named (folders give their *.yaml), or the bundled ones."""
     files: list[Path] = []
@@ -225,11 +255,7 @@ class ConformanceRun:
             raise SpecError(f"--token-race {config.token_race}: give 2 to {MAX_RACE}")
         self.config = config
         self.selection = Selection(config.select, config.deselect)
-        known = set(REGISTRY)
-        self.specs = [load_spec(p, known_checks=known) for p in spec_files(config.specs)]
-        names = [s.name for s in self.specs]
-        if len(set(names)) != len(names):
-            raise SpecError(f"two spec files share a name: {sorted(names)}")
+        self.specs = load_specs(config.specs)
         profile = load_profile(config.profile) if config.profile else None
         declared = {v for s in self.specs for v in s.variables}
         unknown = sorted(set(config.variables) - declared)
@@ -279,7 +305,10 @@ class ConformanceRun:
             origin = "--target" if self.config.target else "target profile"
             target = _check_target_url(target, origin)
         elif spec.reference is None:
-            raise SpecError(f"{spec.name}: no --target given and the spec has no reference server")
+            raise SpecError(
+                f"{spec.name}: no --target given, and the spec has no reference server to "
+                "run instead; give --target URL or a target profile's target"
+            )
         variables = resolve_variables(
             spec,
             overrides=self.config.variables,
@@ -305,20 +334,7 @@ class ConformanceRun:
         A check written for another framing is left out altogether; one the spec makes
         inapplicable (data that is not JSON, say) is kept and reported as a skip.
         """
-        out = []
-        for spec in self.specs:
-            for endpoint in spec.endpoints.values():
-                for chk in REGISTRY.values():
-                    if suite is not None and chk.suite != suite:
-                        continue
-                    if endpoint.framing is None and not chk.any_endpoint:
-                        continue
-                    if endpoint.framing is not None and endpoint.framing not in chk.framings:
-                        continue
-                    case = Case(spec, endpoint, chk)
-                    if self.selected(case):
-                        out.append(case)
-        return out
+        return cases_of(self.specs, self.selection, suite)
 
     def selected(self, case: Case) -> bool:
         """Whether --select and --deselect keep the case (engine.selection)."""
