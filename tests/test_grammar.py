@@ -99,6 +99,16 @@ ACCEPTED = [
     pytest.param("a ? ?", "a", id="repeated-postfix-present"),
     pytest.param("a ? ?", "", id="repeated-postfix-absent"),
     pytest.param("a+*", "a a a", id="plus-then-star"),
+    pytest.param("chat.completion.chunk+ done", "chat.completion.chunk done", id="dotted-label"),
+    pytest.param(
+        "notifications/progress* result", "notifications/progress result", id="slashed-label"
+    ),
+    pytest.param("start data-* finish", "start data-weather finish", id="dash-wildcard"),
+    pytest.param(
+        "start (data-*)* finish", "start data-weather data-x finish", id="dash-wildcard-repeated"
+    ),
+    pytest.param("notifications/* result", "notifications/message result", id="slash-wildcard"),
+    pytest.param("a* b", "a a b", id="star-after-a-name-is-repetition"),
 ]
 
 
@@ -122,6 +132,20 @@ def test_grammar_keeps_its_source_and_labels():
 REJECTED = [
     # (grammar, sentence, index of the refused event, expected() just before it)
     pytest.param("a b", "a b b", 2, [], id="event-after-terminal"),
+    pytest.param(
+        "start data-* finish",
+        "start datax finish",
+        1,
+        ["data-*"],
+        id="dash-wildcard-needs-its-dash",
+    ),
+    pytest.param(
+        "chat.completion.chunk done",
+        "chat.completion done",
+        0,
+        ["chat.completion.chunk"],
+        id="dotted-label-exact",
+    ),
     pytest.param("a b", "a b a", 2, [], id="restart-after-terminal"),
     pytest.param("a b c", "a c", 1, ["b"], id="required-event-missing"),
     pytest.param("a b", "b a", 0, ["a"], id="wrong-order"),
@@ -292,7 +316,7 @@ MALFORMED = [
     pytest.param("a $ b", 2, id="unknown-character"),
     pytest.param("a..b", 1, id="double-dot"),
     pytest.param("a.", 1, id="dot-without-subtype"),
-    pytest.param("a.b.c", 3, id="second-dot"),
+    pytest.param("a.*.c", 3, id="wildcard-inside"),
     pytest.param(".a", 0, id="dot-without-type"),
     pytest.param("()", 1, id="empty-group"),
     pytest.param("a (| b)", 3, id="group-opens-with-alternation"),

@@ -425,8 +425,8 @@ BAD_SPECS = [
     bad(
         "wrong-version",
         "streamconform: 1",
-        "streamconform: 2",
-        at="streamconform: 2",
+        "streamconform: 3",
+        at="streamconform: 3",
         key="streamconform",
         says="1",
     ),

@@ -136,7 +136,7 @@ def _data_is_json(ep: Endpoint) -> str | None:
     applies=_data_is_json,
 )
 def data_json(t: Transcript, ep: Endpoint) -> Iterator[Finding]:
-    allowed = ep.events.non_json_data if ep.events else ()
+    allowed = (*ep.events.non_json_data, *ep.events.sentinels) if ep.events else ()
     for event in t.events:
         if event.json_error and event.data not in allowed:
             yield Finding(  # whole data: the verdict clips it once secrets are redacted

@@ -4,9 +4,12 @@
     alternative := item+
     item := atom ('?' | '*' | '+')*
     atom := LABEL | '(' grammar ')'
-    LABEL := name ('.' (name | '*'))?          e.g. token, result.success, result.*
+    LABEL := name ('.' name)* ('.*' | '-*' | '/*')?
+                  e.g. token, result.success, chat.completion.chunk, notifications/progress,
+                  result.*, data-*, notifications/*
 
-`type.*` matches `type` with any subtype. A grammar compiles to a Thompson NFA; matching
+`type.*` matches `type` with any subtype; `data-*` and `notifications/*` match every label
+that starts so. A grammar compiles to a Thompson NFA; matching
 keeps the set of live states, so the first event that no completion can follow is found
 the moment it arrives, with the labels that would have been accepted instead.
 """
@@ -17,11 +20,23 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Grammar", "GrammarError", "Matcher", "parse_grammar"]
+__all__ = ["Grammar", "GrammarError", "Matcher", "covers", "parse_grammar"]
 
+_NAME = r"[A-Za-z0-9_/\-]+"
 _TOKEN = re.compile(
-    r"\s*(?:(?P<label>[A-Za-z0-9_\-]+(?:\.(?:[A-Za-z0-9_\-]+|\*))?)|(?P<op>[()|?*+]))"
+    rf"\s*(?:(?P<label>{_NAME}(?:\.{_NAME})*(?:\.\*|(?<=[-/])\*)?)|(?P<op>[()|?*+]))"
 )
+
+
+def covers(pattern: str, label: str) -> bool:
+    """Whether a grammar label accepts an event label: itself, `type.*` the type and its
+    subtypes, `data-*` or `notifications/*` every label that starts so."""
+    if pattern.endswith(".*"):
+        base = pattern[:-2]
+        return label == base or label.startswith(base + ".")
+    if pattern.endswith(("-*", "/*")):
+        return label.startswith(pattern[:-1])
+    return label == pattern
 
 
 class GrammarError(ValueError):
@@ -34,15 +49,12 @@ class GrammarError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class _Pattern:
-    """What one transition accepts: an exact label, or `type.*` (the type, any subtype)."""
+    """What one transition accepts: an exact label, or a wildcard (`covers`)."""
 
     text: str
 
     def accepts(self, label: str) -> bool:
-        if self.text.endswith(".*"):
-            base = self.text[:-2]
-            return label == base or label.startswith(base + ".")
-        return label == self.text
+        return covers(self.text, label)
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ import yaml
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from streamconform.errors import SpecError
-from streamconform.model.grammar import Grammar, GrammarError, parse_grammar
+from streamconform.model.grammar import Grammar, GrammarError, covers, parse_grammar
 from streamconform.model.spec import (
     Assumption,
     AuthScheme,
@@ -253,22 +253,14 @@ def compile_grammar(text: str, types: Mapping[str, EventType]) -> Grammar:
         grammar = parse_grammar(text)
     except GrammarError as err:
         raise ValueError(f"malformed grammar: {err}") from None
-    bases = {label.split(".")[0] for label in types}
     for pattern in sorted(grammar.labels()):
-        declared = pattern[:-2] in bases if pattern.endswith(".*") else pattern in types
-        if not declared:
+        if not any(covers(pattern, label) for label in types):
             raise ValueError(f"grammar label {pattern!r} is not a declared event type")
-    covered = [label for label in types if any(_covers(p, label) for p in grammar.labels())]
+    covered = [label for label in types if any(covers(p, label) for p in grammar.labels())]
     missing = sorted(set(types) - set(covered))
     if missing:
         raise ValueError(f"event type {missing[0]!r} has no place in the grammar")
     return grammar
-
-
-def _covers(pattern: str, label: str) -> bool:
-    if pattern.endswith(".*"):
-        return label == pattern[:-2] or label.startswith(pattern[:-1])
-    return label == pattern
 
 
 def _events(raw: Mapping[str, Any], key: Key, ctx: _Context) -> EventsSpec:
@@ -276,9 +268,13 @@ def _events(raw: Mapping[str, Any], key: Key, ctx: _Context) -> EventsSpec:
     for label, body in raw["types"].items():
         _check_json_schema(body["schema"], (*key, "types", label, "schema"), ctx)
         types[label] = EventType(label, body["schema"], body.get("description", ""))
-    known_bases = {label.split(".")[0] for label in types}
+    sentinels = dict(raw.get("sentinels", {}))
+    for data, label in sentinels.items():
+        if label in types:
+            raise ctx.error((*key, "sentinels", data), f"{label!r} is already an event type")
+        types[label] = EventType(label, True, f"the sentinel {data!r}")
     for i, label in enumerate(raw.get("terminal", [])):
-        if label not in types and label not in known_bases:
+        if label not in types and not any(t.startswith(f"{label}.") for t in types):
             raise ctx.error((*key, "terminal", i), f"terminal label {label!r} has no event type")
     for i, failure in enumerate(raw.get("failures", ())):
         if failure["terminal"] not in raw.get("terminal", ()) and not any(
@@ -296,6 +292,7 @@ def _events(raw: Mapping[str, Any], key: Key, ctx: _Context) -> EventsSpec:
         subtype_field=raw.get("subtype_field", ""),
         data_json=raw.get("data", "json") == "json",
         non_json_data=tuple(raw.get("non_json_data", ())),
+        sentinels=sentinels,
         key_field=raw.get("key_field", ""),
         open_types=raw.get("open_types", False),
         grammar=grammar,
@@ -570,12 +567,32 @@ def _cross_check(spec: Spec, ctx: _Context, known_checks: Collection[str] | None
         seen.add(req.id)
 
 
+# keys of format 2, by where they sit in an endpoint
+_FORMAT_2: tuple[tuple[str, ...], ...] = (("events", "sentinels"),)
+
+
+def _needs_format_2(raw: Mapping[str, Any], ctx: _Context) -> None:
+    """A format 1 file that uses a key of format 2 says which, so it is not read as
+    something else by an older streamconform."""
+    if raw["streamconform"] != 1:
+        return
+    for name, endpoint in raw["endpoints"].items():
+        for where in _FORMAT_2:
+            node: Any = endpoint
+            for part in where:
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
+                key: Key = ("endpoints", name, *where)
+                raise ctx.error(key, "a key of spec format 2: declare streamconform: 2")
+
+
 def load_spec(path: str | Path, *, known_checks: Collection[str] | None = None) -> Spec:
     """Load and validate one spec file; `known_checks` enables the check-id cross-check."""
     path = Path(path)
     raw, lines = load_yaml(path)
     ctx = _Context(path, lines)
     _validate(raw, ctx, meta_schema())
+    _needs_format_2(raw, ctx)
     reference = raw.get("reference")
     spec = Spec(
         name=raw["name"],

@@ -248,6 +248,8 @@ class EventsSpec:
     subtype_field: str = ""
     data_json: bool = True
     non_json_data: tuple[str, ...] = ()
+    # data that is not JSON and stands for an event of a label ("[DONE]" -> done)
+    sentinels: Mapping[str, str] = field(default_factory=dict)
     key_field: str = ""
     open_types: bool = False
     grammar: Grammar | None = None
@@ -261,6 +263,9 @@ class EventsSpec:
 
     def label(self, event: Event) -> str | None:
         """The event's label for schemas and grammars, or None when it has no readable type."""
+        sentinel = self.sentinels.get(event.data)
+        if sentinel is not None:
+            return sentinel
         payload = event.payload if isinstance(event.payload, dict) else {}
         if self.type_from == "sse-event":
             base: Any = event.type
@@ -280,7 +285,7 @@ class EventsSpec:
     def is_terminal(self, label: str | None) -> bool:
         """True when the label ends a stream (or a run, on a multiplexed stream)."""
         return label is not None and (
-            label in self.terminal or label.split(".")[0] in self.terminal
+            label in self.terminal or any(label.startswith(f"{t}.") for t in self.terminal)
         )
 
 
