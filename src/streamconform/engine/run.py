@@ -537,21 +537,26 @@ class ConformanceRun:
                 strict_assumptions=self.config.strict or binding.strict_assumptions,
             )
 
-        def crashed(scenario: str, err: Exception) -> Result:
-            what = f"the play of scenario {scenario!r}" if scenario else "the stream's capture"
-            message = crash_message(f"{what} (for check {chk.id})", err, self.redactor)
-            return replace(one(None), outcome=Outcome.ERROR, message=message)
+        def played(scenario: Scenario) -> Evidence | Result:
+            """The scenario's evidence, or this case's error when its play raised."""
+            try:
+                return self.evidence(spec, endpoint, scenario)
+            except (SpecError, TargetError):
+                raise  # no verdict at all: the run stops with its one line
+            except Exception as err:  # a defect of ours: this case's error, not the run's end
+                name = scenario.name
+                what = f"the play of scenario {name!r}" if name else "the stream's capture"
+                message = crash_message(f"{what} (for check {chk.id})", err, self.redactor)
+                return replace(one(None), outcome=Outcome.ERROR, message=message)
 
         if not_applicable(chk, endpoint) is not None:
             return one(None)
         self.prefetch([case])  # what no earlier prefetch planned
         if chk.scenarios is None:
-            try:
-                plain = self.transcript(spec, endpoint)
-            except (SpecError, TargetError):
-                raise  # no verdict at all: the run stops with its one line
-            except Exception as err:  # a defect of ours: this case's error, not the run's end
-                return crashed("", err)
+            plain = played(PLAIN)
+            if isinstance(plain, Result):
+                return plain
+            assert isinstance(plain, Transcript)
             return replace(one(plain), timing=_timing(plain))
         named = []
         scenarios = chk.scenarios(endpoint)
@@ -560,14 +565,10 @@ class ConformanceRun:
             if reason:
                 named.append((scenario.name, replace(one(None), message=reason)))
                 continue
-            try:
-                gathered = self.evidence(spec, endpoint, scenario)
-            except (SpecError, TargetError):
-                raise
-            except Exception as err:
-                named.append((scenario.name, crashed(scenario.name, err)))
-            else:
-                named.append((scenario.name, one(gathered)))
+            gathered = played(scenario)
+            named.append(
+                (scenario.name, gathered if isinstance(gathered, Result) else one(gathered))
+            )
         # a case judged on several scenarios takes the gravest of their outcomes
         worst_name, worst = max(named, key=lambda item: item[1].outcome.gravity)
         summary = "; ".join(f"{name}: {result.outcome.value}" for name, result in named)
